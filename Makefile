@@ -1,0 +1,51 @@
+# LFG — the two commands a newcomer needs: `make run` and `make test`.
+# Each sets itself up the first time: a .venv with Python >= 3.12 and the project installed.
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+# Find Python >= 3.12: python3.13, python3.12, then pyenv's versions folder.
+PYTHON ?= $(shell for c in python3.13 python3.12 python3; do \
+	  p=$$(command -v $$c 2>/dev/null) && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
+	done; \
+	root=$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv); \
+	for p in $$(ls -d $$root/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
+	done)
+
+.PHONY: run test lint bench loadtest web clean setup
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "error: LFG needs Python 3.12 or newer (tried python3.13, python3.12, python3 and pyenv's versions). Install one, or run: make PYTHON=/path/to/python3.12 ..."; exit 1; fi
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+# The web UI is built when Node is present; without it the server still runs.
+web:
+	@if [ -f web/package.json ] && command -v npm >/dev/null 2>&1; then \
+	  cd web && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build; \
+	else echo "note: Node.js/npm not found; the API runs but the web UI is not built (install Node 20+ and run 'make web')."; fi
+
+run: setup web
+	$(BIN)/lfg serve --demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy engine
+
+test: setup lint web
+	@if [ -f web/package.json ] && command -v npm >/dev/null 2>&1; then cd web && npm test; fi
+	$(BIN)/pytest
+
+bench: setup
+	$(PY) -m engine.bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist

@@ -1,0 +1,81 @@
+"""LFG's matching and accounting core: a pure, deterministic state machine.
+
+`Engine.apply(command) -> list[Event]`; no I/O, no asyncio, no clock reads, no randomness.
+"""
+
+from engine.accounts import Account, Position
+from engine.commands import (
+    AmendOrder,
+    AnyCommand,
+    CancelAll,
+    CancelOrder,
+    CloseMarket,
+    Command,
+    CreateMarket,
+    CreditCash,
+    DebitCash,
+    HaltMarket,
+    OpenMarket,
+    PlaceOrder,
+    ResolveMarket,
+    Tick,
+)
+from engine.engine import Engine, EngineConfig
+from engine.events import (
+    AnyEvent,
+    BookChanged,
+    CashCredited,
+    CashDebited,
+    CommandRejected,
+    Event,
+    MarketCreated,
+    MarketStatusChanged,
+    OrderDeduplicated,
+    OrdersCancelled,
+    OrderUpdated,
+    PayoutMade,
+    PositionNetted,
+    TradeExecuted,
+)
+from engine.markets import Market
+from engine.orders import Order
+from engine.types import DoneReason, Reject
+
+__all__ = [
+    "Account",
+    "AmendOrder",
+    "AnyCommand",
+    "AnyEvent",
+    "BookChanged",
+    "CancelAll",
+    "CancelOrder",
+    "CashCredited",
+    "CashDebited",
+    "CloseMarket",
+    "Command",
+    "CommandRejected",
+    "CreateMarket",
+    "CreditCash",
+    "DebitCash",
+    "DoneReason",
+    "Engine",
+    "EngineConfig",
+    "Event",
+    "HaltMarket",
+    "Market",
+    "MarketCreated",
+    "MarketStatusChanged",
+    "OpenMarket",
+    "Order",
+    "OrderDeduplicated",
+    "OrderUpdated",
+    "OrdersCancelled",
+    "PayoutMade",
+    "PlaceOrder",
+    "Position",
+    "PositionNetted",
+    "Reject",
+    "ResolveMarket",
+    "Tick",
+    "TradeExecuted",
+]

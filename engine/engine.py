@@ -1,0 +1,903 @@
+"""The engine: a deterministic state machine. `Engine.apply(command) -> list[Event]`.
+
+No I/O, no clock reads, no randomness: replaying the same commands into a fresh engine
+gives the same events and the same state. A business rejection is a `CommandRejected`
+event; an exception is a bug.
+
+Rules implemented here (DESIGN.md §1):
+- one book per market in YES terms: buy YES p = bid p, sell YES p = ask p,
+  buy NO p = ask 100-p, sell NO p = bid 100-p;
+- price-time priority; a trade executes at the resting (maker) order's price;
+- buy YES meets buy NO mints a pair (escrow +100), sell meets sell burns one (escrow -100),
+  buy meets sell of one outcome transfers contracts and cash;
+- a buy holds price x qty (plus the most fee it can owe) of its own outcome's price; fills
+  spend the hold at the maker's price and release the rest; a sell reserves contracts;
+- complete YES/NO pairs held by one user are merged at once and paid 100 each (netting).
+"""
+
+import heapq
+from collections.abc import Callable
+from typing import Any, Final
+
+import msgspec
+
+from engine.accounts import Account, Position
+from engine.book import BookSide, Level
+from engine.commands import (
+    AmendOrder,
+    CancelAll,
+    CancelOrder,
+    CloseMarket,
+    Command,
+    CreateMarket,
+    CreditCash,
+    DebitCash,
+    HaltMarket,
+    OpenMarket,
+    PlaceOrder,
+    ResolveMarket,
+    Tick,
+)
+from engine.events import (
+    BookChanged,
+    CashCredited,
+    CashDebited,
+    CommandRejected,
+    Event,
+    MarketCreated,
+    MarketStatusChanged,
+    OrderDeduplicated,
+    OrdersCancelled,
+    OrderUpdated,
+    PayoutMade,
+    PositionNetted,
+    TradeExecuted,
+)
+from engine.markets import TRANSITIONS, Market
+from engine.orders import Order, hold_for, snapshot
+from engine.types import (
+    BPS,
+    BUY,
+    MAX_PRICE,
+    MIN_PRICE,
+    PAYOUT,
+    VOID_PAYOUT,
+    YES,
+    DoneReason,
+    Reject,
+)
+
+_EXPIRY: Final = 0
+_CLOSE: Final = 1
+#: (maker buys?, taker buys?) -> what the trade does to the pair supply.
+_TRADE_KIND: Final = (("burn", "transfer"), ("transfer", "mint"))
+_TICKER_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+class EngineConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Limits the engine enforces on every command."""
+
+    max_open_orders: int = 1000
+    min_qty: int = 1
+    max_qty: int = 1_000_000
+    max_cash_amount: int = 10**12
+    max_fee_bps: int = 1000
+    max_ticker_len: int = 64
+
+
+class _Rejected(Exception):
+    """Internal: unwinds validation to a `CommandRejected` event. Never escapes `apply`."""
+
+    def __init__(self, reason: Reject, message: str) -> None:
+        self.reason = reason
+        self.message = message
+
+
+class Engine:
+    """All markets of one shard, with the accounts it knows about."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.markets: dict[str, Market] = {}
+        self.accounts: dict[int, Account] = {}
+        #: Open orders: resting in a book, or stop orders waiting for their trigger.
+        self.orders: dict[int, Order] = {}
+        self.user_orders: dict[int, dict[int, Order]] = {}
+        self.client_ids: dict[tuple[int, str], Order] = {}
+        self.credits = 0
+        self.debits = 0
+        self._priority = 0
+        self._now = 0
+        self._timers: list[tuple[int, int, int, Any]] = []
+        self._timer_no = 0
+        self._evs: list[Event] = []
+        self._dirty: dict[Level, None] = {}
+        self._cash_base: dict[int, tuple[int, int]] = {}
+        self._handlers: dict[type[Command], Callable[[Any], None]] = {
+            CreateMarket: self._create_market,
+            HaltMarket: self._halt,
+            OpenMarket: self._open,
+            CloseMarket: self._close,
+            ResolveMarket: self._resolve,
+            CreditCash: self._credit,
+            DebitCash: self._debit,
+            PlaceOrder: self._place,
+            CancelOrder: self._cancel,
+            CancelAll: self._cancel_all,
+            AmendOrder: self._amend,
+            Tick: self._tick,
+        }
+
+    # ------------------------------------------------------------------ entry point
+
+    def apply(self, cmd: Command) -> list[Event]:
+        """Apply one command; return what happened. Timers due at `cmd.ts` fire first."""
+        evs: list[Event] = []
+        self._evs = evs
+        self._now = cmd.ts
+        timers = self._timers
+        if timers and timers[0][0] <= cmd.ts:
+            self._run_timers(cmd.ts)
+        try:
+            self._handlers[type(cmd)](cmd)
+        except _Rejected as r:
+            evs.append(CommandRejected(r.reason, r.message))
+        if self._dirty:
+            self._flush_book()
+        return evs
+
+    # ------------------------------------------------------------------ queries
+
+    def account(self, user: int) -> Account:
+        """The user's account as this engine knows it (created empty on first use)."""
+        acct = self.accounts.get(user)
+        if acct is None:
+            acct = self.accounts[user] = Account()
+        return acct
+
+    def book_snapshot(
+        self, market: str, depth: int | None = None
+    ) -> tuple[int, list[list[int]], list[list[int]]]:
+        """`(seq, bids, asks)`: L2 levels in YES cents, best first, as of event `seq`."""
+        m = self.markets[market]
+        return m.seq, m.book.bids.depth(depth), m.book.asks.depth(depth)
+
+    def take_cash_changes(self) -> dict[int, tuple[int, int]]:
+        """Per-user `(available delta, held delta)` since the last call, and reset.
+
+        The shard writes these as increments, so an account it did not lock (a maker who
+        was paid) is updated correctly even if this engine's copy of its balance is stale.
+        """
+        out: dict[int, tuple[int, int]] = {}
+        accounts = self.accounts
+        for user, (avail0, held0) in self._cash_base.items():
+            a = accounts[user]
+            d_avail = a.available - avail0
+            d_held = a.held - held0
+            if d_avail or d_held:
+                out[user] = (d_avail, d_held)
+        self._cash_base.clear()
+        return out
+
+    def set_balance(self, user: int, available: int, held: int) -> None:
+        """Load the durable balance of a user (the shard does this before each batch)."""
+        acct = self.account(user)
+        acct.available = available
+        acct.held = held
+        self._cash_base.pop(user, None)
+
+    # ------------------------------------------------------------------ recovery
+
+    def restore_market(
+        self,
+        ticker: str,
+        *,
+        title: str = "",
+        status: str = "open",
+        result: str | None = None,
+        seq: int = 0,
+        close_ts: int | None = None,
+        maker_fee_bps: int = 0,
+        taker_fee_bps: int = 0,
+        escrow: int = 0,
+        fees: int = 0,
+        last_price: int = 0,
+        volume: int = 0,
+        trade_no: int = 0,
+    ) -> Market:
+        """Recreate a market from durable state, without events."""
+        m = Market(ticker, title, close_ts, maker_fee_bps, taker_fee_bps)
+        m.status = status
+        m.result = result
+        m.seq = seq
+        m.escrow = escrow
+        m.fees = fees
+        m.last_price = last_price
+        m.volume = volume
+        m.trade_no = trade_no
+        self.markets[ticker] = m
+        if close_ts is not None and status in ("open", "halted"):
+            self._add_timer(close_ts, _CLOSE, ticker)
+        return m
+
+    def restore_position(self, market: str, user: int, yes: int, no: int) -> None:
+        pos = self.markets[market].position(user)
+        pos.yes = yes
+        pos.no = no
+
+    def restore_order(self, order: Order) -> None:
+        """Put back an open order. Call in original priority order, after its positions.
+
+        Cash holds are part of the durable account balance; contracts are re-reserved here.
+        """
+        m = self.markets[order.market]
+        if order.side != BUY:
+            self._reserve(m.position(order.user), order.outcome, order.remaining_qty)
+        self._register(order)
+        if order.type in ("stop", "stop_limit") and not order.triggered:
+            m.stops.append(order)
+        else:
+            side = m.book.bids if order.is_bid else m.book.asks
+            side.add(order)
+            if order.priority > self._priority:
+                self._priority = order.priority
+        if order.expires_at is not None:
+            self._add_timer(order.expires_at, _EXPIRY, order.order_id)
+
+    # ------------------------------------------------------------------ markets and cash
+
+    def _market(self, ticker: str) -> Market:
+        m = self.markets.get(ticker)
+        if m is None:
+            raise _Rejected(Reject.NOT_FOUND, f"unknown market {ticker!r}")
+        return m
+
+    def _create_market(self, c: CreateMarket) -> None:
+        cfg = self.config
+        t = c.market
+        if not t or len(t) > cfg.max_ticker_len or not set(t) <= _TICKER_CHARS:
+            raise _Rejected(
+                Reject.INVALID,
+                f"ticker must be 1-{cfg.max_ticker_len} characters of A-Z, 0-9, '-', '_', '.'",
+            )
+        for bps in (c.maker_fee_bps, c.taker_fee_bps):
+            if not 0 <= bps <= cfg.max_fee_bps:
+                raise _Rejected(Reject.INVALID, f"fee_bps must be 0..{cfg.max_fee_bps}")
+        if t in self.markets:
+            raise _Rejected(Reject.CONFLICT, f"market {t!r} already exists")
+        if c.close_ts is not None and c.close_ts <= c.ts:
+            raise _Rejected(Reject.INVALID, "close_ts must be in the future")
+        m = Market(t, c.title, c.close_ts, c.maker_fee_bps, c.taker_fee_bps)
+        self.markets[t] = m
+        m.seq += 1
+        self._evs.append(
+            MarketCreated(t, m.seq, c.title, c.close_ts, c.maker_fee_bps, c.taker_fee_bps, c.ts)
+        )
+        if c.close_ts is not None:
+            self._add_timer(c.close_ts, _CLOSE, t)
+
+    def _transition(self, m: Market, action: str, ts: int) -> None:
+        new = TRANSITIONS.get((m.status, action))
+        if new is None:
+            raise _Rejected(Reject.CONFLICT, f"cannot {action} a market that is {m.status}")
+        if action == "close":
+            self._cancel_market_orders(m, ts)
+        m.status = new
+        m.seq += 1
+        self._evs.append(MarketStatusChanged(m.ticker, m.seq, new, m.result, ts))
+
+    def _halt(self, c: HaltMarket) -> None:
+        self._transition(self._market(c.market), "halt", c.ts)
+
+    def _open(self, c: OpenMarket) -> None:
+        self._transition(self._market(c.market), "open", c.ts)
+
+    def _close(self, c: CloseMarket) -> None:
+        self._transition(self._market(c.market), "close", c.ts)
+
+    def _resolve(self, c: ResolveMarket) -> None:
+        m = self._market(c.market)
+        if c.result not in ("yes", "no", "void"):
+            raise _Rejected(Reject.INVALID, "result must be yes, no or void")
+        if m.status == "resolved":
+            raise _Rejected(Reject.CONFLICT, "cannot resolve a market that is resolved")
+        if m.status != "closed":
+            self._transition(m, "close", c.ts)
+        evs = self._evs
+        for user, pos in sorted(m.positions.items()):
+            if not pos.yes and not pos.no:
+                continue
+            if c.result == "void":
+                amount = VOID_PAYOUT * (pos.yes + pos.no)
+            elif c.result == "yes":
+                amount = PAYOUT * pos.yes
+            else:
+                amount = PAYOUT * pos.no
+            if amount:
+                acct = self._acct(user)
+                acct.available += amount
+                m.escrow -= amount
+            evs.append(PayoutMade(m.ticker, user, pos.yes, pos.no, amount))
+            pos.yes = pos.no = 0
+        m.positions.clear()
+        m.result = c.result
+        self._transition(m, "resolve", c.ts)
+
+    def _check_amount(self, amount: int) -> None:
+        if not 0 < amount <= self.config.max_cash_amount:
+            raise _Rejected(
+                Reject.INVALID, f"amount must be 1..{self.config.max_cash_amount} cents"
+            )
+
+    def _credit(self, c: CreditCash) -> None:
+        self._check_amount(c.amount)
+        self._acct(c.user).available += c.amount
+        self.credits += c.amount
+        self._evs.append(CashCredited(c.user, c.amount))
+
+    def _debit(self, c: DebitCash) -> None:
+        self._check_amount(c.amount)
+        acct = self._acct(c.user)
+        if acct.available < c.amount:
+            raise _Rejected(Reject.INSUFFICIENT_FUNDS, "available cash is below the amount")
+        acct.available -= c.amount
+        self.debits += c.amount
+        self._evs.append(CashDebited(c.user, c.amount))
+
+    def _acct(self, user: int) -> Account:
+        """The account, recording its balance at first change since `take_cash_changes`."""
+        acct = self.accounts.get(user)
+        if acct is None:
+            acct = self.accounts[user] = Account()
+        if user not in self._cash_base:
+            self._cash_base[user] = (acct.available, acct.held)
+        return acct
+
+    # ------------------------------------------------------------------ placing
+
+    def _validate(self, c: PlaceOrder, m: Market) -> tuple[int, str]:
+        """Check the order's terms; return (own-outcome limit price, effective tif)."""
+        cfg = self.config
+        if not cfg.min_qty <= c.qty <= cfg.max_qty:
+            raise _Rejected(Reject.INVALID, f"qty must be {cfg.min_qty}..{cfg.max_qty}")
+        if c.order_id <= 0:
+            raise _Rejected(Reject.INVALID, "order_id must be positive")
+        typ = c.type
+        tif = c.tif
+        price = c.price
+        if typ == "market" or typ == "stop":
+            if price is None:
+                price = MAX_PRICE if c.side == BUY else MIN_PRICE
+            if tif == "gtc" or tif == "ioc":
+                tif = "ioc"
+            elif tif != "fok" or typ == "stop":
+                raise _Rejected(Reject.INVALID, f"a {typ} order's tif must be ioc")
+        elif price is None:
+            raise _Rejected(Reject.INVALID, f"a {typ} order needs a price")
+        if not MIN_PRICE <= price <= MAX_PRICE:
+            raise _Rejected(Reject.INVALID, f"price must be {MIN_PRICE}..{MAX_PRICE} cents")
+        if typ == "stop" or typ == "stop_limit":
+            sp = c.stop_price
+            if sp is None or not MIN_PRICE <= sp <= MAX_PRICE:
+                raise _Rejected(Reject.INVALID, "stop orders need a stop_price of 1..99 cents")
+            if c.post_only or tif == "fok":
+                raise _Rejected(Reject.INVALID, "stop orders cannot be post_only or fok")
+        elif c.stop_price is not None:
+            raise _Rejected(Reject.INVALID, "stop_price is only for stop and stop_limit orders")
+        if tif == "gtd":
+            if c.expires_at is None or c.expires_at <= c.ts:
+                raise _Rejected(Reject.INVALID, "a gtd order needs expires_at in the future")
+        elif c.expires_at is not None:
+            raise _Rejected(Reject.INVALID, "expires_at is only for gtd orders")
+        if c.post_only and tif != "gtc" and tif != "gtd":
+            raise _Rejected(Reject.INVALID, "post_only orders must rest: tif gtc or gtd")
+        return price, tif
+
+    def _place(self, c: PlaceOrder) -> None:
+        m = self.markets.get(c.market)
+        if m is None:
+            raise _Rejected(Reject.NOT_FOUND, f"unknown market {c.market!r}")
+        price, tif = self._validate(c, m)
+        user = c.user
+        coid = c.client_order_id
+        if coid is not None:
+            prev = self.client_ids.get((user, coid))
+            if prev is not None:
+                if (
+                    prev.market == c.market
+                    and prev.side == c.side
+                    and prev.outcome == c.outcome
+                    and prev.type == c.type
+                    and prev.price == price
+                    and prev.qty == c.qty
+                ):
+                    self._evs.append(OrderDeduplicated(snapshot(prev)))
+                    return
+                raise _Rejected(
+                    Reject.CONFLICT, f"client_order_id {coid!r} is in use by an open order"
+                )
+        if m.status != "open":
+            raise _Rejected(Reject.MARKET_NOT_OPEN, f"market {c.market} is {m.status}")
+        if c.order_id in self.orders:
+            raise _Rejected(Reject.CONFLICT, f"order_id {c.order_id} is in use")
+        mine = self.user_orders.get(user)
+        if mine is not None and len(mine) >= self.config.max_open_orders:
+            raise _Rejected(
+                Reject.TOO_MANY_OPEN_ORDERS,
+                f"at most {self.config.max_open_orders} open orders per user",
+            )
+        is_yes = c.outcome == YES
+        is_buy = c.side == BUY
+        is_bid = is_buy == is_yes
+        book_price = price if is_yes else PAYOUT - price
+        hold = 0
+        if is_buy:
+            hold = hold_for(price, c.qty, m.max_fee_bps)
+            acct = self.accounts.get(user)
+            if acct is None or acct.available < hold:
+                raise _Rejected(
+                    Reject.INSUFFICIENT_FUNDS,
+                    f"order needs {hold} cents; available is {acct.available if acct else 0}",
+                )
+        else:
+            pos = m.positions.get(user)
+            free = 0
+            if pos is not None:
+                free = pos.yes - pos.yes_reserved if is_yes else pos.no - pos.no_reserved
+            if free < c.qty:
+                raise _Rejected(
+                    Reject.INSUFFICIENT_POSITION,
+                    f"selling {c.qty} {c.outcome.upper()} needs them held and unreserved; "
+                    f"{free} are free",
+                )
+        is_stop = c.type == "stop" or c.type == "stop_limit"
+        book = m.book
+        opp = book.asks if is_bid else book.bids
+        if not is_stop:
+            if c.post_only and opp.crosses(book_price):
+                raise _Rejected(
+                    Reject.POST_ONLY_WOULD_CROSS, "post-only order would take liquidity"
+                )
+            if tif == "fok" and self._fillable(opp, book_price, user, c.stp, c.qty) < c.qty:
+                raise _Rejected(Reject.FOK_UNFILLABLE, "fill-or-kill order cannot fill completely")
+
+        # Accepted: from here on nothing is rejected.
+        o = Order(
+            c.order_id,
+            user,
+            c.market,
+            c.side,
+            c.outcome,
+            c.type,
+            tif,
+            price,
+            c.qty,
+            0,
+            c.qty,
+            0,
+            0,
+            "open",
+            coid,
+            c.ts,
+            c.ts,
+            c.expires_at,
+            c.stop_price,
+            c.post_only,
+            c.stp,
+            None,
+            False,
+            is_bid,
+            book_price,
+            hold,
+            0,
+        )
+        if is_buy:
+            acct = self._acct(user)
+            acct.available -= hold
+            acct.held += hold
+        else:
+            self._reserve(m.position(user), c.outcome, c.qty)
+        if is_stop:
+            last = m.last_price
+            if last and self._stop_hit(o, last):
+                o.triggered = True
+            else:
+                self._register(o)
+                m.stops.append(o)
+                if o.expires_at is not None:
+                    self._add_timer(o.expires_at, _EXPIRY, o.order_id)
+                self._evs.append(OrderUpdated(snapshot(o)))
+                return
+        traded = m.trade_no
+        self._take(m, o, opp)
+        if m.stops and m.trade_no != traded:
+            self._trigger_stops(m)
+
+    def _take(self, m: Market, o: Order, opp: BookSide) -> None:
+        """Run `o` as the incoming order: match, then rest or cancel what is left."""
+        if opp.crosses(o.book_price):
+            self._match(m, o, opp)
+        if not o.remaining_qty:
+            if o.status == "filled":
+                o.reason = DoneReason.FILLED
+                self._unregister(o)
+        elif o.tif == "ioc" or o.tif == "fok":
+            self._finish(o, "cancelled", DoneReason.IOC, m, False)
+        else:
+            self._priority += 1
+            o.priority = self._priority
+            book = m.book
+            level = (book.bids if o.is_bid else book.asks).add(o)
+            self._dirty[level] = None
+            self._register(o)
+            if o.expires_at is not None:
+                self._add_timer(o.expires_at, _EXPIRY, o.order_id)
+        self._evs.append(OrderUpdated(snapshot(o)))
+
+    def _fillable(self, opp: BookSide, limit: int, user: int, stp: str, need: int) -> int:
+        """How much of a fill-or-kill would fill, walking the book as matching would."""
+        total = 0
+        p = opp.best
+        step = opp.step
+        levels = opp.levels
+        while p != opp.empty and (limit - p) * step >= 0:
+            level = levels[p]
+            if level.qty:
+                for mk in level.orders:
+                    if not mk.remaining_qty:
+                        continue
+                    if mk.user == user:
+                        if stp == "cancel_oldest":
+                            continue
+                        return total
+                    total += mk.remaining_qty
+                    if total >= need:
+                        return total
+            p += step
+        return total
+
+    def _match(self, m: Market, o: Order, opp: BookSide) -> None:
+        """Trade `o` against the opposite side while prices cross, best price first."""
+        levels = opp.levels
+        step = opp.step
+        limit = o.book_price
+        dirty = self._dirty
+        user = o.user
+        while o.remaining_qty:
+            p = opp.best
+            if p == opp.empty or (limit - p) * step < 0:
+                break
+            level = levels[p]
+            while o.remaining_qty and level.qty:
+                dq = level.orders
+                mk = dq[0]
+                if not mk.remaining_qty:
+                    dq.popleft()
+                    continue
+                if mk.user == user:
+                    stp = o.stp
+                    if stp != "cancel_newest":
+                        self._finish(mk, "cancelled", DoneReason.SELF_TRADE, m, True)
+                    if stp != "cancel_oldest":
+                        self._finish(o, "cancelled", DoneReason.SELF_TRADE, m, False)
+                    continue
+                q = mk.remaining_qty if mk.remaining_qty < o.remaining_qty else o.remaining_qty
+                self._trade(m, mk, o, p, q, level)
+            dirty[level] = None
+            if not level.qty:
+                opp.settle_best()
+
+    def _trade(self, m: Market, mk: Order, tk: Order, p: int, q: int, level: Level) -> None:
+        """Execute `q` at YES price `p` between resting `mk` and incoming `tk`."""
+        ts = self._now
+        m.trade_no += 1
+        m.seq += 1
+        m.last_price = p
+        m.volume += q
+        mk_own = p if mk.outcome == YES else PAYOUT - p
+        tk_own = p if tk.outcome == YES else PAYOUT - p
+        mk_fee = mk_own * q * m.maker_fee_bps // BPS if m.maker_fee_bps else 0
+        tk_fee = tk_own * q * m.taker_fee_bps // BPS if m.taker_fee_bps else 0
+        mk_buy = mk.side == BUY
+        tk_buy = tk.side == BUY
+        self._fill(m, mk, mk_own, q, mk_fee, mk_buy)
+        self._fill(m, tk, tk_own, q, tk_fee, tk_buy)
+        m.fees += mk_fee + tk_fee
+        kind = _TRADE_KIND[mk_buy][tk_buy]
+        self._evs.append(
+            TradeExecuted(
+                m.ticker,
+                m.seq,
+                m.trade_no,
+                p,
+                q,
+                "buy" if tk.is_bid else "sell",
+                kind,
+                ts,
+                mk.order_id,
+                mk.user,
+                mk.side,
+                mk.outcome,
+                mk_fee,
+                tk.order_id,
+                tk.user,
+                tk.outcome,
+                tk_fee,
+            )
+        )
+        level.qty -= q
+        if mk.remaining_qty:
+            self._evs.append(OrderUpdated(snapshot(mk)))
+        else:
+            level.live -= 1
+            level.orders.popleft()
+            self._finish(mk, "filled", DoneReason.FILLED, m, True)
+        if mk_buy:
+            self._net(m, mk.user)
+        if tk_buy:
+            self._net(m, tk.user)
+
+    def _fill(self, m: Market, o: Order, own: int, q: int, fee: int, is_buy: bool) -> None:
+        """Settle one side of a trade: cash, contracts and the order's own counters."""
+        rem = o.remaining_qty - q
+        o.remaining_qty = rem
+        o.filled_qty += q
+        o.filled_cost += own * q
+        o.fees += fee
+        o.status = "partially_filled" if rem else "filled"
+        o.updated_ts = self._now
+        acct = self._acct(o.user)
+        pos = m.positions.get(o.user)
+        if pos is None:
+            pos = m.positions[o.user] = Position()
+        if is_buy:
+            new_hold = hold_for(o.price, rem, m.max_fee_bps) if rem else 0
+            freed = o.hold - new_hold
+            o.hold = new_hold
+            acct.held -= freed
+            acct.available += freed - own * q - fee
+            m.escrow += own * q
+            if o.outcome == YES:
+                pos.yes += q
+            else:
+                pos.no += q
+        else:
+            acct.available += own * q - fee
+            m.escrow -= own * q
+            if o.outcome == YES:
+                pos.yes -= q
+                pos.yes_reserved -= q
+            else:
+                pos.no -= q
+                pos.no_reserved -= q
+
+    def _net(self, m: Market, user: int) -> None:
+        """Merge the user's complete YES/NO pairs: each pays 100 from escrow."""
+        pos = m.positions[user]
+        pairs = pos.yes if pos.yes < pos.no else pos.no
+        if not pairs:
+            return
+        pos.yes -= pairs
+        pos.no -= pairs
+        m.escrow -= PAYOUT * pairs
+        self._acct(user).available += PAYOUT * pairs
+        self._evs.append(PositionNetted(m.ticker, user, pairs))
+        # Contracts promised to open sells may be gone now: shrink those sells, newest first.
+        for outcome in ("yes", "no"):
+            held = pos.yes if outcome == YES else pos.no
+            reserved = pos.yes_reserved if outcome == YES else pos.no_reserved
+            excess = reserved - held
+            if excess <= 0:
+                continue
+            mine = self.user_orders.get(user, {})
+            for o in reversed(list(mine.values())):
+                if excess <= 0:
+                    break
+                if o.market != m.ticker or o.side == BUY or o.outcome != outcome:
+                    continue
+                cut = min(excess, o.remaining_qty)
+                excess -= cut
+                if cut == o.remaining_qty:
+                    self._finish(o, "cancelled", DoneReason.NETTED, m, True)
+                else:
+                    self._reduce(m, o, o.remaining_qty - cut)
+
+    def _reserve(self, pos: Position, outcome: str, qty: int) -> None:
+        if outcome == YES:
+            pos.yes_reserved += qty
+        else:
+            pos.no_reserved += qty
+
+    # ------------------------------------------------------------------ stops
+
+    @staticmethod
+    def _stop_hit(o: Order, last: int) -> bool:
+        """A buy stop fires when the last trade (in its outcome's cents) reaches its stop
+        price or above; a sell stop when it reaches it or below."""
+        own = last if o.outcome == YES else PAYOUT - last
+        sp = o.stop_price
+        assert sp is not None
+        return own >= sp if o.side == BUY else own <= sp
+
+    def _trigger_stops(self, m: Market) -> None:
+        """Fire every stop the last price reached, in the order they were placed; their
+        own trades may fire more."""
+        while m.stops:
+            last = m.last_price
+            hit = [o for o in m.stops if self._stop_hit(o, last)]
+            if not hit:
+                return
+            for o in hit:
+                if not o.is_open or o.triggered:
+                    continue
+                m.stops.remove(o)
+                o.triggered = True
+                if m.status != "open":
+                    self._finish(o, "cancelled", DoneReason.MARKET_CLOSED, m, True)
+                    continue
+                book = m.book
+                self._take(m, o, book.asks if o.is_bid else book.bids)
+
+    # ------------------------------------------------------------------ order book upkeep
+
+    def _register(self, o: Order) -> None:
+        self.orders[o.order_id] = o
+        mine = self.user_orders.get(o.user)
+        if mine is None:
+            mine = self.user_orders[o.user] = {}
+        mine[o.order_id] = o
+        if o.client_order_id is not None:
+            self.client_ids[(o.user, o.client_order_id)] = o
+
+    def _unregister(self, o: Order) -> None:
+        oid = o.order_id
+        if self.orders.pop(oid, None) is not None:
+            del self.user_orders[o.user][oid]
+            if o.client_order_id is not None:
+                self.client_ids.pop((o.user, o.client_order_id), None)
+
+    def _finish(
+        self,
+        o: Order,
+        status: str,
+        reason: str,
+        m: Market,
+        emit: bool,
+    ) -> None:
+        """The order is done (filled, cancelled, expired): release what it still holds and
+        take it off the book. A maker already popped from its level has `priority` 0."""
+        rem = o.remaining_qty
+        if o.side == BUY:
+            if o.hold:
+                acct = self._acct(o.user)
+                acct.held -= o.hold
+                acct.available += o.hold
+                o.hold = 0
+        elif rem:
+            pos = m.positions[o.user]
+            if o.outcome == YES:
+                pos.yes_reserved -= rem
+            else:
+                pos.no_reserved -= rem
+        if o.priority:
+            if rem:
+                side = m.book.bids if o.is_bid else m.book.asks
+                level = side.levels[o.book_price]
+                level.drop(o, rem)
+                self._dirty[level] = None
+                if not level.qty and side.best == level.price:
+                    side.settle_best()
+            o.priority = 0
+        elif not o.triggered and (o.type == "stop" or o.type == "stop_limit") and o in m.stops:
+            m.stops.remove(o)
+        o.remaining_qty = 0
+        o.status = status
+        o.reason = reason
+        o.updated_ts = self._now
+        self._unregister(o)
+        if emit:
+            self._evs.append(OrderUpdated(snapshot(o)))
+
+    def _reduce(self, m: Market, o: Order, qty: int) -> None:
+        """Cut an open order to `qty` remaining, keeping its place in the queue."""
+        cut = o.remaining_qty - qty
+        o.remaining_qty = qty
+        o.qty -= cut
+        o.updated_ts = self._now
+        if o.side == BUY:
+            new_hold = hold_for(o.price, qty, m.max_fee_bps)
+            freed = o.hold - new_hold
+            o.hold = new_hold
+            acct = self._acct(o.user)
+            acct.held -= freed
+            acct.available += freed
+        else:
+            self._reserve(m.positions[o.user], o.outcome, -cut)
+        if o.priority:
+            side = m.book.bids if o.is_bid else m.book.asks
+            level = side.levels[o.book_price]
+            level.qty -= cut
+            self._dirty[level] = None
+        self._evs.append(OrderUpdated(snapshot(o)))
+
+    def _flush_book(self) -> None:
+        """One `BookChanged` per level the command touched, with the level's final total."""
+        evs = self._evs
+        markets = self.markets
+        for level in self._dirty:
+            m = markets[level.market]
+            m.seq += 1
+            evs.append(BookChanged(level.market, m.seq, level.side, level.price, level.qty))
+        self._dirty.clear()
+
+    def _flush_book_if_dirty(self) -> None:
+        if self._dirty:
+            self._flush_book()
+
+    # ------------------------------------------------------------------ cancel / amend
+
+    def _own_open_order(self, user: int, order_id: int | None, coid: str | None) -> Order:
+        if order_id is not None:
+            o = self.orders.get(order_id)
+        elif coid is not None:
+            o = self.client_ids.get((user, coid))
+        else:
+            raise _Rejected(Reject.INVALID, "name the order by order_id or client_order_id")
+        if o is None:
+            raise _Rejected(Reject.NOT_FOUND, "no open order with that id")
+        if o.user != user:
+            raise _Rejected(Reject.FORBIDDEN, "that order belongs to another user")
+        return o
+
+    def _cancel(self, c: CancelOrder) -> None:
+        o = self._own_open_order(c.user, c.order_id, c.client_order_id)
+        self._finish(o, "cancelled", DoneReason.USER, self.markets[o.market], True)
+
+    def _cancel_all(self, c: CancelAll) -> None:
+        if c.market is not None:
+            self._market(c.market)
+        mine = self.user_orders.get(c.user, {})
+        victims = [o for o in mine.values() if c.market is None or o.market == c.market]
+        for o in victims:
+            self._finish(o, "cancelled", DoneReason.USER, self.markets[o.market], True)
+        self._evs.append(OrdersCancelled(c.user, c.market, len(victims)))
+
+    def _amend(self, c: AmendOrder) -> None:
+        o = self._own_open_order(c.user, c.order_id, None)
+        if not 1 <= c.qty < o.remaining_qty:
+            raise _Rejected(
+                Reject.INVALID,
+                f"amend can only reduce: qty must be 1..{o.remaining_qty - 1} "
+                "(the new remaining quantity)",
+            )
+        self._reduce(self.markets[o.market], o, c.qty)
+
+    def _cancel_market_orders(self, m: Market, ts: int) -> None:
+        victims = [o for o in self.orders.values() if o.market == m.ticker]
+        for o in victims:
+            self._finish(o, "cancelled", DoneReason.MARKET_CLOSED, m, True)
+        self._flush_book_if_dirty()
+
+    # ------------------------------------------------------------------ time
+
+    def _add_timer(self, ts: int, kind: int, key: Any) -> None:
+        self._timer_no += 1
+        heapq.heappush(self._timers, (ts, kind, self._timer_no, key))
+
+    def _tick(self, c: Tick) -> None:
+        """Timers already ran in `apply`; nothing else to do."""
+
+    def _run_timers(self, now: int) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            ts, kind, _, key = heapq.heappop(timers)
+            if kind == _EXPIRY:
+                o = self.orders.get(key)
+                if o is not None and o.expires_at == ts:
+                    self._finish(o, "expired", DoneReason.EXPIRED, self.markets[o.market], True)
+            else:
+                m = self.markets[key]
+                if m.close_ts == ts and m.status in ("open", "halted"):
+                    self._flush_book_if_dirty()
+                    self._transition(m, "close", ts)
+        self._flush_book_if_dirty()

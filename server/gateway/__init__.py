@@ -1,0 +1,1 @@
+"""The gateway: Starlette app serving REST /api/v1, WebSocket /ws/v1 and the web UI."""

@@ -1,0 +1,48 @@
+"""Shared fixtures. PostgreSQL: one local server per test session (pgserver) unless
+LFG_TEST_DATABASE_URL names one; each test that asks for `db_url` gets a fresh database."""
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    if os.environ.get("LFG_TEST_DATABASE_URL"):
+        yield None
+        return
+    from server.db import LocalPostgres
+
+    # Unix socket paths are limited to ~100 bytes: keep the directory short.
+    root = tempfile.mkdtemp(prefix="lfgpg")
+    pg = LocalPostgres(root)
+    yield pg
+    pg.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def db_url(pg_server: object) -> str:
+    """A fresh, empty database for this test."""
+    base = os.environ.get("LFG_TEST_DATABASE_URL")
+    name = "t_" + uuid.uuid4().hex[:12]
+    if base:
+        import asyncio
+
+        import asyncpg
+
+        async def create() -> None:
+            conn = await asyncpg.connect(base)
+            try:
+                await conn.execute(f"CREATE DATABASE {name}")
+            finally:
+                await conn.close()
+
+        asyncio.run(create())
+        return base.rsplit("/", 1)[0] + "/" + name
+    assert pg_server is not None
+    return pg_server.create_database(name)  # type: ignore[attr-defined]

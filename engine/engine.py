@@ -72,6 +72,11 @@ _CLOSE: Final = 1
 #: (maker buys?, taker buys?) -> what the trade does to the pair supply.
 _TRADE_KIND: Final = (("burn", "transfer"), ("transfer", "mint"))
 _TICKER_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+_SIDES: Final = frozenset(("buy", "sell"))
+_OUTCOMES: Final = frozenset(("yes", "no"))
+_TYPES: Final = frozenset(("limit", "market", "stop", "stop_limit"))
+_TIFS: Final = frozenset(("gtc", "gtd", "ioc", "fok"))
+_STPS: Final = frozenset(("cancel_newest", "cancel_oldest", "cancel_both"))
 
 
 class EngineConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -337,9 +342,10 @@ class Engine:
 
     def _debit(self, c: DebitCash) -> None:
         self._check_amount(c.amount)
-        acct = self._acct(c.user)
-        if acct.available < c.amount:
+        acct = self.accounts.get(c.user)
+        if acct is None or acct.available < c.amount:
             raise _Rejected(Reject.INSUFFICIENT_FUNDS, "available cash is below the amount")
+        acct = self._acct(c.user)
         acct.available -= c.amount
         self.debits += c.amount
         self._evs.append(CashDebited(c.user, c.amount))
@@ -358,6 +364,15 @@ class Engine:
     def _validate(self, c: PlaceOrder, m: Market) -> tuple[int, str]:
         """Check the order's terms; return (own-outcome limit price, effective tif)."""
         cfg = self.config
+        if (
+            c.side not in _SIDES
+            or c.outcome not in _OUTCOMES
+            or c.type not in _TYPES
+            or c.tif not in _TIFS
+            or c.stp not in _STPS
+        ):
+            # msgspec checks these when decoding; a command built in code is checked here.
+            raise _Rejected(Reject.INVALID, "unknown side, outcome, type, tif or stp")
         if not cfg.min_qty <= c.qty <= cfg.max_qty:
             raise _Rejected(Reject.INVALID, f"qty must be {cfg.min_qty}..{cfg.max_qty}")
         if c.order_id <= 0:
@@ -408,8 +423,13 @@ class Engine:
                     and prev.side == c.side
                     and prev.outcome == c.outcome
                     and prev.type == c.type
+                    and prev.tif == tif
                     and prev.price == price
                     and prev.qty == c.qty
+                    and prev.post_only == c.post_only
+                    and prev.expires_at == c.expires_at
+                    and prev.stop_price == c.stop_price
+                    and prev.stp == c.stp
                 ):
                     self._evs.append(OrderDeduplicated(snapshot(prev)))
                     return
@@ -458,7 +478,7 @@ class Engine:
                 raise _Rejected(
                     Reject.POST_ONLY_WOULD_CROSS, "post-only order would take liquidity"
                 )
-            if tif == "fok" and self._fillable(opp, book_price, user, c.stp, c.qty) < c.qty:
+            if tif == "fok" and self._fillable(m, opp, book_price, user, c.stp, c.qty) < c.qty:
                 raise _Rejected(Reject.FOK_UNFILLABLE, "fill-or-kill order cannot fill completely")
 
         # Accepted: from here on nothing is rejected.
@@ -499,7 +519,7 @@ class Engine:
             self._reserve(m.position(user), c.outcome, c.qty)
         if is_stop:
             last = m.last_price
-            if last and self._stop_hit(o, last):
+            if last and self._stop_hit(o, last, last):
                 o.triggered = True
             else:
                 self._register(o)
@@ -508,10 +528,11 @@ class Engine:
                     self._add_timer(o.expires_at, _EXPIRY, o.order_id)
                 self._evs.append(OrderUpdated(snapshot(o)))
                 return
+        since = len(self._evs)
         traded = m.trade_no
         self._take(m, o, opp)
         if m.stops and m.trade_no != traded:
-            self._trigger_stops(m)
+            self._trigger_stops(m, since)
 
     def _take(self, m: Market, o: Order, opp: BookSide) -> None:
         """Run `o` as the incoming order: match, then rest or cancel what is left."""
@@ -534,12 +555,19 @@ class Engine:
                 self._add_timer(o.expires_at, _EXPIRY, o.order_id)
         self._evs.append(OrderUpdated(snapshot(o)))
 
-    def _fillable(self, opp: BookSide, limit: int, user: int, stp: str, need: int) -> int:
-        """How much of a fill-or-kill would fill, walking the book as matching would."""
+    def _fillable(
+        self, m: Market, opp: BookSide, limit: int, user: int, stp: str, need: int
+    ) -> int:
+        """How much of a fill-or-kill would fill, walking the book as matching would.
+
+        A maker that buys while holding the other outcome nets, and netting can shrink that
+        maker's sells further along this same side: then count exactly (`_fillable_netted`).
+        """
         total = 0
         p = opp.best
         step = opp.step
         levels = opp.levels
+        positions = m.positions
         while p != opp.empty and (limit - p) * step >= 0:
             level = levels[p]
             if level.qty:
@@ -550,9 +578,67 @@ class Engine:
                         if stp == "cancel_oldest":
                             continue
                         return total
+                    if mk.side == BUY:
+                        pos = positions.get(mk.user)
+                        if pos is not None and (pos.no if mk.outcome == YES else pos.yes):
+                            return self._fillable_netted(m, opp, limit, user, stp, need)
                     total += mk.remaining_qty
                     if total >= need:
                         return total
+            p += step
+        return total
+
+    def _fillable_netted(
+        self, m: Market, opp: BookSide, limit: int, user: int, stp: str, need: int
+    ) -> int:
+        """`_fillable`, simulating the makers' positions: each maker that is filled whole
+        nets like `_net` would, and the sells that netting shrinks count only what is left.
+        """
+        total = 0
+        cut: dict[int, int] = {}  # order_id -> contracts netting would take off it
+        sim: dict[int, list[int]] = {}  # user -> [yes, no, yes_reserved, no_reserved]
+        p = opp.best
+        step = opp.step
+        levels = opp.levels
+        while p != opp.empty and (limit - p) * step >= 0:
+            for mk in levels[p].orders:
+                rem = mk.remaining_qty - cut.get(mk.order_id, 0)
+                if rem <= 0:
+                    continue
+                if mk.user == user:
+                    if stp == "cancel_oldest":
+                        continue
+                    return total
+                total += rem
+                if total >= need:
+                    return total
+                # The maker is filled whole: move its contracts, then net.
+                s = sim.get(mk.user)
+                if s is None:
+                    pos = m.positions.get(mk.user) or Position()
+                    s = sim[mk.user] = [pos.yes, pos.no, pos.yes_reserved, pos.no_reserved]
+                i = 0 if mk.outcome == YES else 1
+                if mk.side != BUY:
+                    s[i] -= rem
+                    s[i + 2] -= rem
+                    continue
+                s[i] += rem
+                pairs = min(s[0], s[1])
+                s[0] -= pairs
+                s[1] -= pairs
+                for j, outcome in ((0, YES), (1, "no")):
+                    excess = s[j + 2] - s[j]
+                    for o in reversed(list(self.user_orders[mk.user].values())):
+                        if excess <= 0:
+                            break
+                        if o.market != m.ticker or o.side == BUY or o.outcome != outcome:
+                            continue
+                        left = o.remaining_qty - cut.get(o.order_id, 0)
+                        if left > 0:
+                            c = min(excess, left)
+                            cut[o.order_id] = cut.get(o.order_id, 0) + c
+                            s[j + 2] -= c
+                            excess -= c
             p += step
         return total
 
@@ -711,30 +797,36 @@ class Engine:
     # ------------------------------------------------------------------ stops
 
     @staticmethod
-    def _stop_hit(o: Order, last: int) -> bool:
-        """A buy stop fires when the last trade (in its outcome's cents) reaches its stop
-        price or above; a sell stop when it reaches it or below."""
-        own = last if o.outcome == YES else PAYOUT - last
+    def _stop_hit(o: Order, lo: int, hi: int) -> bool:
+        """Trades printed at YES prices `lo`..`hi`: a buy stop fires if one of them was at
+        or above its stop price (in its own outcome's cents), a sell stop if one was at or
+        below. A sweep through several levels prints every level's price, not just its last.
+        """
         sp = o.stop_price
         assert sp is not None
-        return own >= sp if o.side == BUY else own <= sp
+        if o.outcome == YES:
+            return hi >= sp if o.side == BUY else lo <= sp
+        return PAYOUT - lo >= sp if o.side == BUY else PAYOUT - hi <= sp
 
-    def _trigger_stops(self, m: Market) -> None:
-        """Fire every stop the last price reached, in the order they were placed; their
-        own trades may fire more."""
+    def _trigger_stops(self, m: Market, since: int) -> None:
+        """Fire every stop that the trades printed since event `since` reached, in the
+        order they were placed; the trades of those stops may fire more, round by round."""
+        evs = self._evs
         while m.stops:
-            last = m.last_price
-            hit = [o for o in m.stops if self._stop_hit(o, last)]
+            prices = [ev.price for ev in evs[since:] if type(ev) is TradeExecuted]
+            if not prices:
+                return
+            lo = min(prices)
+            hi = max(prices)
+            hit = [o for o in m.stops if self._stop_hit(o, lo, hi)]
             if not hit:
                 return
+            since = len(evs)
             for o in hit:
                 if not o.is_open or o.triggered:
                     continue
                 m.stops.remove(o)
                 o.triggered = True
-                if m.status != "open":
-                    self._finish(o, "cancelled", DoneReason.MARKET_CLOSED, m, True)
-                    continue
                 book = m.book
                 self._take(m, o, book.asks if o.is_bid else book.bids)
 

@@ -112,7 +112,9 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     if s.db_pool_min > s.db_pool_max:
         raise ConfigError("LFG_DB_POOL_MIN must not exceed LFG_DB_POOL_MAX")
     if s.log_level.upper() not in ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"LFG_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}")
+        raise ConfigError(
+            f"LFG_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}"
+        )
     if s.jwt_secret is not None and len(s.jwt_secret) < 32:
         raise ConfigError("LFG_JWT_SECRET must be at least 32 characters")
     if (s.admin_email is None) != (s.admin_password is None):

@@ -28,6 +28,11 @@ def pg_server() -> Iterator[object]:
 @pytest.fixture
 def db_url(pg_server: object) -> str:
     """A fresh, empty database for this test."""
+    return new_database(pg_server)
+
+
+def new_database(pg_server: object) -> str:
+    """Create a fresh, empty database and return its URL."""
     base = os.environ.get("LFG_TEST_DATABASE_URL")
     name = "t_" + uuid.uuid4().hex[:12]
     if base:

@@ -1,5 +1,7 @@
 import { defineConfig } from "vitest/config";
 
+declare const process: { env: Record<string, string | undefined> };
+
 // The gateway (`lfg serve`) listens on 127.0.0.1:8000 and serves the built UI at `/`,
 // on the same origin as /api/v1 and /ws/v1. In dev, Vite proxies both to it.
 const gateway = process.env.LFG_GATEWAY ?? "http://127.0.0.1:8000";

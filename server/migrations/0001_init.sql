@@ -83,6 +83,8 @@ CREATE TABLE markets (
     escrow         bigint NOT NULL DEFAULT 0 CHECK (escrow >= 0),
     fees           bigint NOT NULL DEFAULT 0 CHECK (fees >= 0),
     last_price     integer NOT NULL DEFAULT 0,
+    best_bid       integer,
+    best_ask       integer,
     volume         bigint NOT NULL DEFAULT 0,
     trade_no       bigint NOT NULL DEFAULT 0,
     created_ts     bigint NOT NULL

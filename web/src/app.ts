@@ -6,7 +6,7 @@ import { LfgError, errorText } from "./errors";
 import { Session, STORAGE_KEY } from "./session";
 import { Store } from "./store";
 import type { Account, Market, MarketMsg, Me, Order, ServerMsg, TickerMsg } from "./types";
-import { Connection } from "./ws";
+import { Connection, type SocketLike } from "./ws";
 
 export type ToastKind = "info" | "ok" | "error";
 export interface Toast {
@@ -39,13 +39,16 @@ export class App {
     this.session = new Session({
       storage: window.localStorage,
       refreshRequest: Api.refreshRequest(fetchImpl),
-      locks: navigator.locks ? { request: (name, cb) => navigator.locks.request(name, cb) } : null,
+      locks: navigator.locks
+        ? { request: <T>(name: string, cb: () => Promise<T>) => navigator.locks.request(name, cb) as Promise<unknown> as Promise<T> }
+        : null,
     });
     this.api = new Api(this.session, fetchImpl);
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     this.ws = new Connection({
       url: `${proto}//${location.host}/ws/v1`,
-      createSocket: (url) => new WebSocket(url),
+      // WebSocket has exactly SocketLike's shape; its DOM handler types are just stricter.
+      createSocket: (url) => new WebSocket(url) as unknown as SocketLike,
       getToken: () => this.session.accessToken(),
       onAuthRejected: async () => {
         await this.session.refresh();

@@ -297,6 +297,7 @@ export class Connection {
     this.active.clear();
     this.setStatus({
       state: this.attempt === 0 ? "connecting" : "reconnecting",
+      attempt: this.attempt,
       retryAt: null,
       userId: null,
     });

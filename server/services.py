@@ -1,0 +1,334 @@
+"""What the gateway's routes share: the pool, the shards, the hub, and trading operations.
+
+Trading is split in two so that a WebSocket connection's commands execute in the order
+it sent them even though their replies are awaited concurrently: `prepare_*` does every
+await the routing needs and returns a ready command; `Shard.enqueue` queues it at once.
+"""
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from loguru import logger
+
+from engine import (
+    CancelAll,
+    CancelOrder,
+    CommandRejected,
+    EngineConfig,
+    OrderDeduplicated,
+    OrdersCancelled,
+    OrderUpdated,
+)
+from engine.commands import AmendOrder, Command, CreditCash, PlaceOrder
+from engine.events import Event
+from server import metrics
+from server.config import Settings
+from server.db import now_ms
+from server.errors import ApiError
+from server.gateway.hub import Hub
+from server.marketdata import render
+from server.schema import AccountMsg, Order, OrderFields, PositionView, order_view
+from server.shard import Shard
+
+
+class IdAllocator:
+    """Order ids from the `order_ids` sequence, drawn 1000 at a time and refilled ahead."""
+
+    BLOCK = 1000
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._blocks: list[int] = []
+        self._next = 0
+        self._end = 0
+        self._refill: asyncio.Task[None] | None = None
+
+    async def _fetch(self) -> None:
+        start = await self.pool.fetchval("SELECT nextval('order_ids')")
+        self._blocks.append(int(start))
+
+    async def next(self) -> int:
+        if self._next >= self._end:
+            if not self._blocks:
+                if self._refill is not None:
+                    await self._refill
+                if not self._blocks:
+                    await self._fetch()
+            start = self._blocks.pop(0)
+            self._next, self._end = start, start + self.BLOCK
+        oid = self._next
+        self._next += 1
+        if (
+            self._end - self._next < self.BLOCK // 2
+            and not self._blocks
+            and (self._refill is None or self._refill.done())
+        ):
+            self._refill = asyncio.create_task(self._fetch())
+        return oid
+
+
+class Services:
+    """The embedded process's parts, wired together."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, dsn: str) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.dsn = dsn
+        self.hub = Hub()
+        self.ids = IdAllocator(pool)
+        cfg = EngineConfig(max_open_orders=settings.max_open_orders)
+        self.shards = [
+            Shard(i, dsn, self._publish, max_batch=settings.max_batch, engine_config=cfg)
+            for i in range(settings.shards)
+        ]
+        self.market_shard: dict[str, int] = {}
+        self._order_market: OrderedDict[int, str] = OrderedDict()
+        self.hub.fetch_accounts = self.fetch_accounts
+        self.hub.request_snapshot = self.request_snapshot
+        self.auth: Any = None
+
+    async def start(self) -> None:
+        for row in await self.pool.fetch("SELECT ticker, shard_id FROM markets"):
+            self.market_shard[row["ticker"]] = row["shard_id"]
+        for s in self.shards:
+            await s.start()
+        self.hub.start()
+
+    async def stop(self) -> None:
+        await self.hub.stop()
+        for s in self.shards:
+            await s.stop()
+
+    # ------------------------------------------------------------------ publishing
+
+    def _publish(self, shard: Shard, results: Sequence[tuple[Command, list[Event]]]) -> None:
+        out = render(shard.engine, results)
+        self.hub.publish(out)
+        for _, evs in results:
+            for e in evs:
+                if type(e) is OrderUpdated:
+                    self._remember(e.order.order_id, e.order.market)  # type: ignore[attr-defined]
+
+    def _remember(self, order_id: int, market: str) -> None:
+        m = self._order_market
+        m[order_id] = market
+        if len(m) > 100_000:
+            m.popitem(last=False)
+
+    async def request_snapshot(self, market: str) -> None:
+        shard = self.shard_of(market)
+
+        async def job() -> None:
+            if market not in shard.engine.markets:
+                raise ApiError("not_found", f"unknown market {market!r}")
+            seq, bids, asks = shard.engine.book_snapshot(market)
+            self.hub.install_replica(market, seq, bids, asks)
+
+        await shard.run_job(job)
+
+    # ------------------------------------------------------------------ routing
+
+    def shard_of(self, market: str) -> Shard:
+        sid = self.market_shard.get(market)
+        if sid is None:
+            raise ApiError("not_found", f"unknown market {market!r}")
+        return self.shards[sid]
+
+    async def _market_of_order(self, user: int, order_id: int | None, coid: str | None) -> str:
+        if order_id is not None:
+            m = self._order_market.get(order_id)
+            if m is not None:
+                return m
+            row = await self.pool.fetchrow(
+                "SELECT market, user_id FROM orders WHERE order_id = $1", order_id
+            )
+        else:
+            row = await self.pool.fetchrow(
+                "SELECT market, user_id FROM orders WHERE user_id = $1 AND client_order_id = $2 "
+                "AND status IN ('open', 'partially_filled') ORDER BY order_id DESC LIMIT 1",
+                user,
+                coid,
+            )
+        if row is None:
+            raise ApiError("not_found", "no open order with that id")
+        if row["user_id"] != user:
+            raise ApiError("forbidden", "that order belongs to another user")
+        market: str = row["market"]
+        return market
+
+    # ------------------------------------------------------------------ trading
+
+    def _timeout(self) -> float:
+        return self.settings.command_timeout_ms / 1000
+
+    async def prepare_place(self, user: int, f: OrderFields) -> tuple[Shard, PlaceOrder]:
+        shard = self.shard_of(f.market)
+        oid = await self.ids.next()
+        cmd = PlaceOrder(
+            ts=now_ms(),
+            order_id=oid,
+            user=user,
+            market=f.market,
+            side=f.side,
+            outcome=f.outcome,
+            qty=f.qty,
+            type=f.type,
+            tif=f.tif,
+            price=f.price,
+            post_only=f.post_only,
+            client_order_id=f.client_order_id,
+            expires_at=f.expires_at,
+            stop_price=f.stop_price,
+            stp=f.stp,
+        )
+        return shard, cmd
+
+    async def prepare_cancel(
+        self, user: int, order_id: int | None, coid: str | None
+    ) -> tuple[Shard, CancelOrder]:
+        if order_id is None and coid is None:
+            raise ApiError("invalid_message", "name the order by order_id or client_order_id")
+        market = await self._market_of_order(user, order_id, coid)
+        return self.shard_of(market), CancelOrder(
+            ts=now_ms(), user=user, order_id=order_id, client_order_id=coid
+        )
+
+    async def prepare_amend(self, user: int, order_id: int, qty: int) -> tuple[Shard, AmendOrder]:
+        market = await self._market_of_order(user, order_id, None)
+        return self.shard_of(market), AmendOrder(ts=now_ms(), user=user, order_id=order_id, qty=qty)
+
+    def enqueue(self, shard: Shard, cmd: Command) -> "asyncio.Future[list[Event]]":
+        return shard.enqueue(cmd, self._timeout())
+
+    async def place(self, user: int, f: OrderFields) -> Order:
+        shard, cmd = await self.prepare_place(user, f)
+        return place_result(cmd, await self.enqueue(shard, cmd))
+
+    async def cancel(self, user: int, order_id: int | None, coid: str | None) -> Order:
+        shard, cmd = await self.prepare_cancel(user, order_id, coid)
+        return order_result(cmd, await self.enqueue(shard, cmd), order_id)
+
+    async def amend(self, user: int, order_id: int, qty: int) -> Order:
+        shard, cmd = await self.prepare_amend(user, order_id, qty)
+        return order_result(cmd, await self.enqueue(shard, cmd), order_id)
+
+    async def cancel_all(self, user: int, market: str | None) -> int:
+        shards = [self.shard_of(market)] if market is not None else self.shards
+        futs = [self.enqueue(s, CancelAll(ts=now_ms(), user=user, market=market)) for s in shards]
+        total = 0
+        for evs in await asyncio.gather(*futs):
+            check(evs)
+            for e in evs:
+                if type(e) is OrdersCancelled:
+                    total += e.count  # type: ignore[attr-defined]
+        return total
+
+    async def credit(self, user: int, amount: int) -> None:
+        exists = await self.pool.fetchval("SELECT 1 FROM users WHERE user_id = $1", user)
+        if not exists:
+            raise ApiError("not_found", f"unknown user {user}")
+        shard = self.shards[user % len(self.shards)]
+        check(await self.enqueue(shard, CreditCash(ts=now_ms(), user=user, amount=amount)))
+
+    async def admin_command(self, market: str, cmd: Command) -> None:
+        check(await self.enqueue(self.shard_of(market), cmd))
+
+    async def create_market(
+        self,
+        ticker: str,
+        title: str,
+        rules: str,
+        close_ts: int | None,
+        maker_fee_bps: int,
+        taker_fee_bps: int,
+    ) -> None:
+        """Insert the market on the least-loaded shard, then have that shard load it."""
+        if close_ts is not None and close_ts <= now_ms():
+            raise ApiError("invalid_message", "close_ts must be in the future")
+        counts = {i: 0 for i in range(len(self.shards))}
+        for sid in self.market_shard.values():
+            if sid in counts:
+                counts[sid] += 1
+        sid = min(counts, key=lambda i: (counts[i], i))
+        try:
+            await self.pool.execute(
+                "INSERT INTO markets (ticker, title, rules, status, close_ts, maker_fee_bps, "
+                "taker_fee_bps, shard_id, created_ts) VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8)",
+                ticker,
+                title,
+                rules,
+                close_ts,
+                maker_fee_bps,
+                taker_fee_bps,
+                sid,
+                now_ms(),
+            )
+        except asyncpg.UniqueViolationError:
+            raise ApiError("conflict", f"market {ticker!r} already exists") from None
+        self.market_shard[ticker] = sid
+        await self.shards[sid].load_market(ticker)
+        self.hub.push_market_status(ticker, 0, "open", None)
+        logger.info("market {} created on shard {}", ticker, sid)
+
+    # ------------------------------------------------------------------ reads
+
+    async def fetch_accounts(self, users: list[int]) -> dict[int, AccountMsg]:
+        async with self.pool.acquire() as conn:
+            bal = await conn.fetch(
+                "SELECT user_id, available, held FROM balances WHERE user_id = ANY($1::bigint[])",
+                users,
+            )
+            pos = await conn.fetch(
+                "SELECT user_id, market, yes, no FROM positions WHERE user_id = ANY($1::bigint[]) "
+                "AND (yes > 0 OR no > 0) ORDER BY market",
+                users,
+            )
+        positions: dict[int, list[PositionView]] = {}
+        for r in pos:
+            positions.setdefault(r["user_id"], []).append(
+                PositionView(market=r["market"], yes=r["yes"], no=r["no"])
+            )
+        return {
+            r["user_id"]: AccountMsg(
+                available=r["available"], held=r["held"], positions=positions.get(r["user_id"], [])
+            )
+            for r in bal
+        }
+
+
+def check(evs: list[Event]) -> None:
+    """Raise the engine's rejection, if the command was rejected."""
+    for e in evs:
+        if type(e) is CommandRejected:
+            metrics.ORDER_REJECTIONS.labels(str(e.reason)).inc()  # type: ignore[attr-defined]
+            raise ApiError(str(e.reason), e.message)  # type: ignore[attr-defined]
+
+
+def place_result(cmd: PlaceOrder, evs: list[Event]) -> Order:
+    try:
+        check(evs)
+    except ApiError:
+        metrics.ORDERS.labels(cmd.type, "rejected").inc()
+        raise
+    metrics.ORDERS.labels(cmd.type, "accepted").inc()
+    return order_result(cmd, evs, cmd.order_id)
+
+
+def order_result(cmd: Command, evs: list[Event], order_id: int | None) -> Order:
+    """The reply's Order: the last state of the command's order in its events."""
+    check(evs)
+    found = None
+    for e in evs:
+        t = type(e)
+        if t is OrderUpdated or t is OrderDeduplicated:
+            o = e.order  # type: ignore[attr-defined]
+            if order_id is None or o.order_id == order_id or t is OrderDeduplicated:
+                found = o
+                if order_id is None:
+                    order_id = o.order_id
+    if found is None:
+        raise ApiError("internal", "the engine gave no order state for the command")
+    return order_view(found)

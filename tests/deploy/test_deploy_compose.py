@@ -19,7 +19,8 @@ LFG_SERVICES = ("migrate", "gateway-1", "gateway-2", "shard-0", "shard-0-standby
 
 
 def services() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE.read_text())["services"]
+    found: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())["services"]
+    return found
 
 
 def env_without_secrets() -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +18,9 @@ DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__range", "__all"}
 
 
-def load(path: Any) -> dict[str, Any]:
-    return json.loads(path.read_text())
+def load(path: Path) -> dict[str, Any]:
+    dashboard: dict[str, Any] = json.loads(path.read_text())
+    return dashboard
 
 
 def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
@@ -38,7 +40,7 @@ def provisioned_datasources() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
-def test_dashboard_is_well_formed(path: Any) -> None:
+def test_dashboard_is_well_formed(path: Path) -> None:
     dashboard = load(path)
     assert dashboard["title"].startswith("LFG / ")
     assert isinstance(dashboard["schemaVersion"], int)

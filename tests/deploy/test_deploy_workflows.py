@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +18,9 @@ GITHUB = ROOT / ".github"
 WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
 
 
-def load(path: Any) -> dict[str, Any]:
+def load(path: Path) -> dict[str, Any]:
     # PyYAML reads the key `on` as True (YAML 1.1); normalise it back.
-    data = yaml.safe_load(path.read_text())
+    data: dict[Any, Any] = yaml.safe_load(path.read_text())
     if True in data:
         data["on"] = data.pop(True)
     return data
@@ -60,7 +61,7 @@ def test_zizmor_offline_reports_nothing_above_low() -> None:
     assert not serious, serious
 
 
-def test_zizmor_does_flag_an_unpinned_action(tmp_path: Any) -> None:
+def test_zizmor_does_flag_an_unpinned_action(tmp_path: Path) -> None:
     zizmor = require_tool("zizmor")
     workflow = tmp_path / "bad.yml"
     workflow.write_text(

@@ -21,10 +21,6 @@ def order_state(o: Any) -> tuple[Any, ...]:
     return tuple(msgspec.structs.astuple(o))
 
 
-def live_orders(level: Any) -> list[Any]:
-    return [o for o in level.orders if o.remaining_qty]
-
-
 def fingerprint(e: Engine) -> dict[str, Any]:
     """Everything observable about the engine's state, as plain data."""
     markets = {}
@@ -34,7 +30,7 @@ def fingerprint(e: Engine) -> dict[str, Any]:
             levels = {}
             for p in range(101):
                 lv = side.levels[p]
-                live = live_orders(lv)
+                live = [o for o in lv.orders if o.remaining_qty]
                 if live or lv.qty:
                     levels[p] = (lv.qty, lv.live, [order_state(o) for o in live])
             book[side.name] = (side.best, levels)
@@ -95,82 +91,90 @@ def check_invariants(
     carries its final quantity, and with `before` (L2 books before the command) that every
     level whose quantity changed got one.
     """
+    # The books: levels, FIFO, best prices; and which orders rest where.
+    in_book: set[int] = set()
+    for t, m in e.markets.items():
+        if m.status in ("closed", "resolved"):
+            assert m.book.bids.best == 0 and m.book.asks.best == 100, t
+            assert not m.stops, t
+            continue
+        for side in (m.book.bids, m.book.asks):
+            levels = side.levels
+            assert levels[0].qty == 0 and levels[100].qty == 0 and not levels[0].orders
+            best = side.empty
+            for lv in levels:
+                if not lv.orders:
+                    assert lv.qty == 0 and lv.live == 0, (t, side.name, lv.price)
+                    continue
+                live = [o for o in lv.orders if o.remaining_qty]
+                p = lv.price
+                if not live:
+                    assert lv.qty == 0 and lv.live == 0, (t, side.name, p)
+                    continue
+                assert lv.qty == sum(o.remaining_qty for o in live), (t, side.name, p)
+                assert lv.live == len(live), (t, side.name, p)
+                prios = [o.priority for o in live]
+                assert all(a < b for a, b in zip(prios, prios[1:])), (t, side.name, p, prios)
+                for o in live:
+                    assert e.orders.get(o.order_id) is o, o
+                    assert o.book_price == p and o.is_bid == side.is_bid and o.market == t, o
+                    in_book.add(o.order_id)
+                if lv.qty and (best == side.empty or (p > best) == side.is_bid):
+                    best = p
+            assert side.best == best, (t, side.name, side.best, best)
+        bb, ba = m.book.bids.best, m.book.asks.best
+        assert bb == 0 or ba == 100 or bb < ba, f"{t}: crossed book at rest: {bb} >= {ba}"
+        for s in m.stops:
+            assert e.orders.get(s.order_id) is s and not s.triggered and not s.priority, s
+
+    # Open orders: registered everywhere they should be; holds and reservations add up.
     held_by_user: Counter[int] = Counter()
     reserved: Counter[tuple[str, int, str]] = Counter()
+    resting = 0
     for oid, o in e.orders.items():
         assert o.order_id == oid
-        assert o.is_open, o
-        assert o.remaining_qty > 0, o
-        assert o.filled_qty + o.remaining_qty == o.qty, o
+        assert o.status in ("open", "partially_filled"), o
+        assert o.remaining_qty > 0 and o.filled_qty + o.remaining_qty == o.qty, o
         assert e.user_orders[o.user][oid] is o
-        if o.client_order_id is not None:
-            assert e.client_ids[(o.user, o.client_order_id)] is o
+        assert o.client_order_id is None or e.client_ids[(o.user, o.client_order_id)] is o
         m = e.markets[o.market]
-        assert m.status in ("open", "halted"), (m.status, o)
         if o.side == "buy":
             assert o.hold == hold_for(o.price, o.remaining_qty, m.max_fee_bps), o
             held_by_user[o.user] += o.hold
         else:
-            assert o.hold == 0
+            assert o.hold == 0, o
             reserved[(o.market, o.user, o.outcome)] += o.remaining_qty
         if o.priority:
-            side = m.book.bids if o.is_bid else m.book.asks
-            assert any(x is o for x in side.levels[o.book_price].orders), o
+            assert oid in in_book, o
+            resting += 1
         else:
             assert o.type in ("stop", "stop_limit") and not o.triggered, o
             assert any(x is o for x in m.stops), o
+    assert resting == len(in_book)
     assert sum(len(d) for d in e.user_orders.values()) == len(e.orders)
     assert len(e.client_ids) == sum(o.client_order_id is not None for o in e.orders.values())
 
+    # Cash, contracts, escrow, and the global balance.
     total = 0
     for u, a in e.accounts.items():
-        assert a.available >= 0, (u, a)
-        assert a.held >= 0, (u, a)
+        assert a.available >= 0 and a.held >= 0, (u, a)
         assert a.held == held_by_user[u], (u, a, held_by_user[u])
         total += a.available + a.held
     assert set(held_by_user) <= set(e.accounts)
-
     for t, m in e.markets.items():
         sum_yes = sum_no = 0
         for u, p in m.positions.items():
-            assert p.yes >= 0 and p.no >= 0, (t, u, p)
-            assert min(p.yes, p.no) == 0, (t, u, p)
+            assert p.yes >= 0 and p.no >= 0 and min(p.yes, p.no) == 0, (t, u, p)
             assert p.yes_reserved == reserved[(t, u, "yes")], (t, u, p)
             assert p.no_reserved == reserved[(t, u, "no")], (t, u, p)
-            assert 0 <= p.yes_reserved <= p.yes, (t, u, p)
-            assert 0 <= p.no_reserved <= p.no, (t, u, p)
+            assert 0 <= p.yes_reserved <= p.yes and 0 <= p.no_reserved <= p.no, (t, u, p)
             sum_yes += p.yes
             sum_no += p.no
         assert m.escrow == 100 * sum_yes == 100 * sum_no, (t, m.escrow, sum_yes, sum_no)
         assert m.fees >= 0
-        total += m.escrow + m.fees
         if m.status == "resolved":
-            assert m.escrow == 0 and not m.positions
-        if m.status in ("closed", "resolved"):
-            assert not m.stops
-        for s in m.stops:
-            assert e.orders.get(s.order_id) is s and s.is_open and not s.triggered
-        if m.status in ("closed", "resolved"):
-            assert m.book.bids.best == 0 and m.book.asks.best == 100, t
-            continue
-        for side in (m.book.bids, m.book.asks):
-            assert side.levels[0].qty == 0 and side.levels[100].qty == 0
-            touched = [lv for lv in side.levels if lv.qty or lv.orders]
-            for lv in touched:
-                live = live_orders(lv)
-                p = lv.price
-                assert lv.qty == sum(o.remaining_qty for o in live), (t, side.name, p)
-                assert lv.live == len(live), (t, side.name, p)
-                prios = [o.priority for o in live]
-                assert prios == sorted(prios) and len(set(prios)) == len(prios), (t, p, prios)
-                for o in live:
-                    assert e.orders.get(o.order_id) is o, o
-                    assert o.book_price == p and o.is_bid == side.is_bid and o.market == t
-            prices = [lv.price for lv in touched if lv.qty]
-            best = (max if side.is_bid else min)(prices, default=side.empty)
-            assert side.best == best, (t, side.name, side.best, best)
-        bb, ba = m.book.bids.best, m.book.asks.best
-        assert bb == 0 or ba == 100 or bb < ba, f"{t}: crossed book at rest: {bb} >= {ba}"
+            assert m.escrow == 0 and not m.positions, t
+        total += m.escrow + m.fees
     assert total == e.credits - e.debits, (total, e.credits, e.debits)
 
     if events is not None:

@@ -43,7 +43,14 @@ def snapshot(seq: int = 41, bids: Any = ((55, 300), (54, 10)), asks: Any = ((57,
 
 
 def delta(seq: int, side: str, price: int, qty: int) -> Message:
-    return {"type": "book_delta", "market": MKT, "seq": seq, "side": side, "price": price, "qty": qty}
+    return {
+        "type": "book_delta",
+        "market": MKT,
+        "seq": seq,
+        "side": side,
+        "price": price,
+        "qty": qty,
+    }
 
 
 def trade(seq: int, price: int = 56) -> Message:
@@ -224,7 +231,9 @@ class FakeExchange:
                     self.book_subscribes += 1
                     await self.push_book(ws)
             elif op == "unsubscribe":
-                await self.send(ws, {"type": "unsubscribed", "id": rid, "channels": msg["channels"]})
+                await self.send(
+                    ws, {"type": "unsubscribed", "id": rid, "channels": msg["channels"]}
+                )
             elif op == "place":
                 task = asyncio.create_task(self.place(ws, msg))
                 tasks.add(task)
@@ -457,7 +466,11 @@ async def test_rest_error_body_becomes_lfg_error() -> None:
     async with rest(handler) as client:
         with pytest.raises(LfgError) as info:
             await client.account()
-    assert (info.value.code, info.value.message, info.value.status) == ("rate_limited", "slow down", 429)
+    assert (info.value.code, info.value.message, info.value.status) == (
+        "rate_limited",
+        "slow down",
+        429,
+    )
     assert info.value.retry_after == 2.0
 
 

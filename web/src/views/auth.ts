@@ -1,7 +1,7 @@
 // Sign up and log in.
 
 import type { App } from "../app";
-import { field, h, mount, msgBox, setMessage } from "../dom";
+import { field, h, mount, msgBox, nextId, setMessage } from "../dom";
 import { LfgError, errorText } from "../errors";
 
 /** The server's password policy, mirrored so the user sees it while typing. */
@@ -50,14 +50,12 @@ function passwordInput(testid: string, autocomplete: string): { input: HTMLInput
 }
 
 function labelled(label: string, input: HTMLInputElement, control: HTMLElement, hint?: HTMLElement): HTMLElement {
-  const f = field(label, input);
-  if (control !== input) f.replaceChild(control, input);
+  input.id = input.id || nextId("f");
   if (hint) {
     hint.id = `${input.id}-hint`;
     input.setAttribute("aria-describedby", hint.id);
-    f.appendChild(hint);
   }
-  return f;
+  return h("div", { class: "field" }, h("label", { for: input.id }, label), control, hint);
 }
 
 export function loginView(root: HTMLElement, app: App): () => void {

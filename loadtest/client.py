@@ -416,8 +416,7 @@ class LfgSocket:
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            await asyncio.wait({self._reader})
         self._shutdown(1000, "closed by client")
 
     async def __aenter__(self) -> Self:
@@ -486,17 +485,25 @@ class LfgSocket:
         """`auth` with an access token or API key; returns the `user_id`. Once per connection;
         a failed auth closes the connection (1008) after the error reply."""
         reply = await self.request("auth", {"token": token})
-        self.user_id = str(reply.get("user_id"))
+        self.user_id = str(reply["user_id"])
         return self.user_id
 
     async def subscribe(self, channels: Collection[str]) -> list[str]:
         """Subscribe; returns the channels the server confirmed. For every `book:MKT` a
         `BookReplica` is created (see `book()`); its snapshot arrives as a push."""
-        if self.track_books:
-            for ch in channels:
-                if ch.startswith("book:"):
-                    self._replica(ch[5:])
-        reply = await self.request("subscribe", {"channels": list(channels)})
+        new = [
+            ch[5:]
+            for ch in channels
+            if self.track_books and ch.startswith("book:") and ch[5:] not in self._books
+        ]
+        for market in new:
+            self._replica(market)
+        try:
+            reply = await self.request("subscribe", {"channels": list(channels)})
+        except LfgError:
+            for market in new:
+                self._drop_replica(market)
+            raise
         return list(reply.get("channels", []))
 
     async def unsubscribe(self, channels: Collection[str]) -> list[str]:
@@ -527,9 +534,19 @@ class LfgSocket:
         """Place an order; returns the `placed` reply's Order (durable, fills included).
         `price` is in cents of `outcome`; None fields are omitted (see `order_body`)."""
         body = order_body(
-            market, side, outcome, qty, price, type, tif, post_only, client_order_id,
-            expires_at, stop_price, stp,
-        )  # fmt: skip
+            market,
+            side,
+            outcome,
+            qty,
+            price=price,
+            type=type,
+            tif=tif,
+            post_only=post_only,
+            client_order_id=client_order_id,
+            expires_at=expires_at,
+            stop_price=stop_price,
+            stp=stp,
+        )
         reply = await self.request("place", body, timeout=timeout)
         order: Message = reply["order"]
         return order
@@ -968,9 +985,19 @@ class LfgClient:
     ) -> Message:
         """`POST /orders`; returns the Order (same fields and rules as `LfgSocket.place`)."""
         body = order_body(
-            market, side, outcome, qty, price, type, tif, post_only, client_order_id,
-            expires_at, stop_price, stp,
-        )  # fmt: skip
+            market,
+            side,
+            outcome,
+            qty,
+            price=price,
+            type=type,
+            tif=tif,
+            post_only=post_only,
+            client_order_id=client_order_id,
+            expires_at=expires_at,
+            stop_price=stop_price,
+            stp=stp,
+        )
         return _order(await self.call("POST", "/orders", body))
 
     async def cancel_rest(self, order_id: str) -> Message:

@@ -29,9 +29,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from websockets.exceptions import WebSocketException
@@ -137,7 +139,9 @@ class SlidingWindow:
 class MarketMaker:
     """The quoting state of one market; it outlives reconnections."""
 
-    def __init__(self, market: str, seed: int, cfg: MakerConfig, cid_prefix: str) -> None:
+    def __init__(
+        self, market: str, seed: int, cfg: MakerConfig, cid_prefix: str, cids: Iterator[int]
+    ) -> None:
         self.market = market
         self.cfg = cfg
         self.rng = random.Random(f"lfg-mm:{seed}:{market}")
@@ -148,7 +152,7 @@ class MarketMaker:
         self._filled: dict[str, int] = {}
         self._done: set[str] = set()
         self._cid_prefix = cid_prefix
-        self._cid = 0
+        self._cids = cids
         self.backoff_until = 0.0
         self.take_backoff_until = 0.0
         self._streak = 0
@@ -158,8 +162,8 @@ class MarketMaker:
     # ---- order bookkeeping (fed by replies and `order` pushes)
 
     def next_cid(self, kind: str = "") -> str:
-        self._cid += 1
-        return f"{self._cid_prefix}{kind}{self._cid}"
+        """A `client_order_id` unique among the user's orders: run prefix + shared counter."""
+        return f"{self._cid_prefix}{kind}{next(self._cids)}"
 
     def forget_all(self) -> None:
         self.live.clear()
@@ -289,9 +293,14 @@ class MarketMaker:
         await self.limiter.acquire()
         try:
             order = await sock.place(
-                self.market, "buy", outcome, qty, price=own_price, post_only=True,
+                self.market,
+                "buy",
+                outcome,
+                qty,
+                price=own_price,
+                post_only=True,
                 client_order_id=self.next_cid(),
-            )  # fmt: skip
+            )
         except LfgError as exc:
             if exc.code not in SKIP_CODES:
                 raise
@@ -317,9 +326,14 @@ class MarketMaker:
         await self.limiter.acquire()
         try:
             await (taker or sock).place(
-                self.market, "buy", outcome, qty, price=price, tif="ioc",
+                self.market,
+                "buy",
+                outcome,
+                qty,
+                price=price,
+                tif="ioc",
                 client_order_id=self.next_cid("t"),
-            )  # fmt: skip
+            )
         except LfgConnectionClosed:
             raise
         except LfgError as exc:
@@ -362,7 +376,8 @@ async def run_market_maker(
     """
     cfg = config or MakerConfig()
     run_id = f"{time.time_ns() // 1_000_000 % 36**6:x}"
-    makers = {m: MarketMaker(m, seed, cfg, f"mm{seed}-{run_id}-") for m in markets}
+    cids = itertools.count(1)
+    makers = {m: MarketMaker(m, seed, cfg, f"mm{seed}-{run_id}-", cids) for m in markets}
     url = ws_url(base_url)
     delay = 1.0
     while not stop.is_set():

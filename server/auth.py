@@ -132,7 +132,7 @@ def _unauthorized(message: str = _BAD_TOKEN) -> ApiError:
 
 def _split_refresh_token(token: str) -> tuple[str, str]:
     token_id, sep, secret = token.partition(".")
-    if not sep or not token_id or not secret or len(token) > MAX_TOKEN_LEN:
+    if not sep or not token_id or not secret or len(token) > MAX_TOKEN_LEN or not token.isascii():
         raise _unauthorized(_BAD_REFRESH)
     return token_id, secret
 
@@ -150,7 +150,10 @@ class AuthService:
         self._refresh_ttl_ms = settings.refresh_token_ttl_s * 1000
         self._hasher = PasswordHasher()
         self._hash_slots = asyncio.Semaphore(os.cpu_count() or 1)
-        self._dummy_hash: str | None = None
+        # A hash no password matches, as costly to verify as real ones: verified for
+        # unknown emails so that they take as long as a wrong password. Made here, at
+        # start, so that even the first such login costs no more than the others.
+        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(24))
         self._key_cache: dict[str, _CachedKey] = {}
         # Bumped by every revocation here, so that a lookup that raced a revocation
         # does not put the revoked key back into the cache.
@@ -171,13 +174,6 @@ class AuthService:
             return self._hasher.verify(password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
-
-    async def _dummy_password_hash(self) -> str:
-        """A hash no password matches, with the same cost as real ones: verified for
-        unknown emails so that they take as long as a wrong password."""
-        if self._dummy_hash is None:
-            self._dummy_hash = await self._hash_password(secrets.token_urlsafe(24))
-        return self._dummy_hash
 
     def _check_password(self, password: str) -> None:
         rule = check_password_policy(password)
@@ -292,7 +288,7 @@ class AuthService:
             email.strip().lower(),
         )
         if row is None:
-            await self._verify_password(await self._dummy_password_hash(), password)
+            await self._verify_password(self._dummy_hash, password)
             raise _unauthorized(_BAD_LOGIN)
         if not await self._verify_password(row["password_hash"], password):
             raise _unauthorized(_BAD_LOGIN)
@@ -314,7 +310,7 @@ class AuthService:
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Spend `refresh_token` and issue the next pair of its family. A token presented
-        after it was spent revokes the whole family (it was copied: RFC 9700 §4.14.2)."""
+        after it was spent revokes the whole family (it was copied: RFC 9700 §4.14)."""
         token_id, secret = _split_refresh_token(refresh_token)
         now = now_ms()
         async with self._pool.acquire() as conn, conn.transaction():
@@ -437,7 +433,7 @@ class AuthService:
 
     async def authenticate_token(self, token: str) -> Principal:
         """The principal of an access JWT or an API key (`lfg_…`), or `unauthorized`."""
-        if len(token) > MAX_TOKEN_LEN:
+        if len(token) > MAX_TOKEN_LEN or not token.isascii():
             raise _unauthorized()
         if token.startswith(API_KEY_PREFIX):
             return await self._authenticate_api_key(token)

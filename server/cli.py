@@ -50,6 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             ws_max_size=64 * 1024,
+            # Compression costs more CPU than it saves on small JSON messages.
+            ws_per_message_deflate=False,
             log_config=None,
             lifespan="on",
             timeout_graceful_shutdown=10,

@@ -21,6 +21,7 @@ from engine import (
     OrderDeduplicated,
     OrdersCancelled,
     OrderUpdated,
+    TradeExecuted,
 )
 from engine.commands import AmendOrder, Command, CreditCash, PlaceOrder
 from engine.events import Event
@@ -107,10 +108,20 @@ class Services:
     def _publish(self, shard: Shard, results: Sequence[tuple[Command, list[Event]]]) -> None:
         out = render(shard.engine, results)
         self.hub.publish(out)
+        trades = contracts = notional = 0
         for _, evs in results:
             for e in evs:
-                if type(e) is OrderUpdated:
+                t = type(e)
+                if t is OrderUpdated:
                     self._remember(e.order.order_id, e.order.market)  # type: ignore[attr-defined]
+                elif t is TradeExecuted:
+                    trades += 1
+                    contracts += e.qty  # type: ignore[attr-defined]
+                    notional += e.price * e.qty  # type: ignore[attr-defined]
+        if trades:
+            metrics.TRADES.inc(trades)
+            metrics.TRADED_CONTRACTS.inc(contracts)
+            metrics.TRADED_NOTIONAL_CENTS.inc(notional)
 
     def _remember(self, order_id: int, market: str) -> None:
         m = self._order_market
@@ -307,13 +318,23 @@ def check(evs: list[Event]) -> None:
             raise ApiError(str(e.reason), e.message)  # type: ignore[attr-defined]
 
 
+_ORDER_COUNTERS: dict[tuple[str, str], Any] = {}
+
+
+def _count_order(typ: str, result: str) -> None:
+    c = _ORDER_COUNTERS.get((typ, result))
+    if c is None:
+        c = _ORDER_COUNTERS[(typ, result)] = metrics.ORDERS.labels(typ, result)
+    c.inc()
+
+
 def place_result(cmd: PlaceOrder, evs: list[Event]) -> Order:
     try:
         check(evs)
     except ApiError:
-        metrics.ORDERS.labels(cmd.type, "rejected").inc()
+        _count_order(cmd.type, "rejected")
         raise
-    metrics.ORDERS.labels(cmd.type, "accepted").inc()
+    _count_order(cmd.type, "accepted")
     return order_result(cmd, evs, cmd.order_id)
 
 

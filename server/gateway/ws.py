@@ -50,6 +50,26 @@ PUBLIC_PREFIXES = ("book:", "trades:", "ticker:")
 PRIVATE_CHANNELS = ("orders", "fills", "account")
 
 
+_SENT: dict[type, Any] = {}
+
+
+def _sent_counter(t: type) -> Any:
+    c = _SENT.get(t)
+    if c is None:
+        c = _SENT[t] = metrics.WS_MESSAGES_SENT.labels(t.__struct_config__.tag or t.__name__)
+    return c
+
+
+_RECEIVED: dict[type, Any] = {}
+
+
+def _received_counter(t: type) -> Any:
+    c = _RECEIVED.get(t)
+    if c is None:
+        c = _RECEIVED[t] = metrics.WS_MESSAGES_RECEIVED.labels(t.__struct_config__.tag)
+    return c
+
+
 def _request_id(text: str) -> int | None:
     """The `id` of a message we could not decode, to echo it in the error if possible."""
     try:
@@ -71,12 +91,14 @@ class Session:
         self.client = Client(ws.send_text, self._close, services.settings.ws_queue_limit)
         self.user_id: int | None = None
         self.inflight: set[asyncio.Task[None]] = set()
+        self.inflight_count = 0
+        self._room = asyncio.Event()
 
     async def _close(self, code: int, reason: str) -> None:
         await self.ws.close(code, reason)
 
     def send(self, msg: Any) -> None:
-        metrics.WS_MESSAGES_SENT.labels(type(msg).__name__).inc()
+        _sent_counter(type(msg)).inc()
         self.client.push(encode(msg))
 
     def error(self, code: str, message: str, rid: int | None) -> None:
@@ -89,8 +111,9 @@ class Session:
         received_any = False
         try:
             while True:
-                if len(self.inflight) >= MAX_INFLIGHT:  # backpressure: stop reading
-                    await asyncio.wait(self.inflight, return_when=asyncio.FIRST_COMPLETED)
+                if self.inflight_count >= MAX_INFLIGHT:  # backpressure: stop reading
+                    self._room.clear()
+                    await self._room.wait()
                 timeout = AUTH_GRACE_S if (self.user_id is None and not received_any) else None
                 try:
                     msg = await asyncio.wait_for(ws.receive(), timeout)
@@ -247,10 +270,11 @@ class Session:
         self.send(CancelledAllMsg(id=op.id, count=count))
 
     def _reply_later(self, rid: int | None, fut: "asyncio.Future[Any]", make: Any) -> None:
-        async def wait() -> None:
+        """Push the reply when the command is durable (a done-callback: no task per command)."""
+
+        def done(f: "asyncio.Future[Any]") -> None:
             try:
-                evs = await fut
-                reply = make(evs)
+                reply = make(f.result())
             except ApiError as exc:
                 self.error(exc.code, exc.message, rid)
                 return
@@ -260,7 +284,14 @@ class Session:
                 return
             self.send(reply)
 
-        self._spawn(wait())
+        fut.add_done_callback(done)
+        self.inflight_count += 1
+        fut.add_done_callback(self._landed)
+
+    def _landed(self, _f: "asyncio.Future[Any]") -> None:
+        self.inflight_count -= 1
+        if self.inflight_count < MAX_INFLIGHT:
+            self._room.set()
 
     def _spawn(self, coro: Any) -> None:
         t = asyncio.create_task(coro)

@@ -81,6 +81,8 @@ def test_gateways_and_shards_run_the_lfg_commands() -> None:
         "shard-1": ["shard", "--id", "1"],
     }
     assert svc["migrate"]["command"] == ["migrate"] and svc["migrate"]["restart"] == "no"
+    shard_count = len({command[-1] for command in shard_ids.values()})
+    assert all(int(svc[name]["environment"]["LFG_SHARDS"]) == shard_count for name in LFG_SERVICES)
 
 
 def test_lfg_services_get_their_configuration_and_are_locked_down() -> None:
@@ -118,3 +120,15 @@ def test_prometheus_scrapes_every_gateway_and_shard() -> None:
         for target in static["targets"]
     }
     assert set(LFG_SERVICES) - {"migrate"} <= targets
+
+
+def test_log_pipeline_configs_agree_with_the_stack() -> None:
+    """Loki and Alloy have no offline validator here: check what can be checked."""
+    loki = yaml.safe_load((DEPLOY / "loki" / "loki.yml").read_text())
+    port = loki["server"]["http_listen_port"]
+    assert f"127.0.0.1:{port}:{port}" in services()["loki"]["ports"]
+    alloy = (DEPLOY / "alloy" / "config.alloy").read_text()
+    assert f'url = "http://loki:{port}/loki/api/v1/push"' in alloy
+    (label,) = re.findall(r'values = \["([\w.]+)=true"\]', alloy)
+    shipped = {name for name, s in services().items() if s.get("labels", {}).get(label) == "true"}
+    assert set(LFG_SERVICES) | {"postgres", "redis"} <= shipped

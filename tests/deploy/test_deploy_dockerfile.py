@@ -74,12 +74,22 @@ def test_is_multi_stage_with_a_node_build_of_the_web_ui() -> None:
     assert any(c.startswith("--from=build ") for c in copies)
 
 
-def test_the_python_stage_installs_the_project_with_pip() -> None:
+def test_the_python_stage_installs_the_project_in_place_with_pip() -> None:
+    """In place at /app, with web/dist beside it, as the gateway looks for the UI there."""
     build = stages()[1]
-    assert any("pip install" in args and args.rstrip().endswith(" .") for args in build.all("RUN"))
+    assert any(re.search(r"pip install .* -e \.(\s|$)", args) for args in build.all("RUN"))
+    assert build.all("WORKDIR") == ["/app"]
     copied = " ".join(build.all("COPY"))
     for needed in ("pyproject.toml", "README.md", "engine/", "server/", "loadtest/"):
         assert needed in copied, needed
+    runtime = stages()[-1]
+    assert "--from=build /app /app" in runtime.all("COPY")
+    assert runtime.all("WORKDIR") == ["/app"]
+
+
+def test_the_server_listens_on_all_interfaces_in_the_container() -> None:
+    env = " ".join(stages()[-1].all("ENV"))
+    assert "LFG_HOST=0.0.0.0" in env
 
 
 def test_final_stage_is_slim_python_without_build_tools() -> None:
@@ -118,7 +128,7 @@ def test_entrypoint_is_the_lfg_cli_and_port_8000_is_exposed() -> None:
     assert json.loads(runtime.all("ENTRYPOINT")[-1]) == ["lfg"]
     assert runtime.all("EXPOSE") == ["8000"]
     cmd = json.loads(runtime.all("CMD")[-1])
-    assert cmd[0] == "gateway" and cmd[cmd.index("--port") + 1] == "8000"
+    assert cmd[0] == "serve" and cmd[cmd.index("--port") + 1] == "8000"
 
 
 def test_hadolint_finds_nothing() -> None:

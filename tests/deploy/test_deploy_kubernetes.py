@@ -320,6 +320,13 @@ def test_each_shard_id_is_a_statefulset_of_active_and_standby_on_different_nodes
         assert len(pdbs) == 1 and pdbs[0]["spec"]["maxUnavailable"] == 1
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_configured_shard_count_matches_the_shard_statefulsets(overlay: str) -> None:
+    objs = render(overlay)
+    (config,) = of_kind(objs, "ConfigMap")
+    assert int(config["data"]["LFG_SHARDS"]) == len(shard_sets(objs))
+
+
 def test_dev_runs_one_pod_per_shard() -> None:
     assert [s["spec"]["replicas"] for s in shard_sets(render("dev"))] == [1, 1]
 

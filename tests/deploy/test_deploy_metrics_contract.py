@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server import metrics
 
-from .tools import DEPLOY
+from .tools import DEPLOY, ROOT, require_tool
 
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
 RULE_FILES = sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))
@@ -234,6 +235,21 @@ def test_metric_names_follow_prometheus_conventions() -> None:
             assert not name.endswith("_total"), name
         assert "latency" not in name, f"{name}: name the unit (_seconds), not the concept"
         assert not re.search(r"_(ms|milliseconds|millis|dollars)(_|$)", name), name
+
+
+def test_promtool_lints_the_exposition_clean() -> None:
+    """`promtool check metrics` applies Prometheus' own naming and help-text lint."""
+    promtool = require_tool("promtool")
+    result = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=generate_latest(REGISTRY).decode(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
 
 def test_labels_have_bounded_cardinality() -> None:

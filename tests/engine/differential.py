@@ -5,6 +5,8 @@ from dataclasses import astuple
 from typing import Any
 
 import msgspec
+from invariants import SeqTracker, books, check_invariants
+from oracle import Oracle
 
 from engine import (
     AmendOrder,
@@ -27,8 +29,6 @@ from engine import (
     Tick,
     TradeExecuted,
 )
-from invariants import SeqTracker, books, check_invariants
-from oracle import Oracle
 
 
 def engine_trades(events: list[Event]) -> list[tuple[Any, ...]]:
@@ -65,6 +65,7 @@ class Differential:
 
     def step(self, cmd: Command) -> list[Event]:
         before = books(self.engine)
+        cash0 = {u: (a.available, a.held) for u, a in self.engine.accounts.items()}
         evs = self.engine.apply(cmd)
         res = self.oracle.apply(cmd)
         self.commands.append(cmd)
@@ -81,6 +82,12 @@ class Differential:
         dedup = [ev.order.order_id for ev in evs if isinstance(ev, OrderDeduplicated)]
         assert dedup == ([res.deduplicated] if res.deduplicated else []), where
         self.compare(where)
+        changes = {}
+        for u, a in self.engine.accounts.items():
+            d = (a.available - cash0.get(u, (0, 0))[0], a.held - cash0.get(u, (0, 0))[1])
+            if d != (0, 0):
+                changes[u] = d
+        assert self.engine.take_cash_changes() == changes, where
         self.seqs.feed(evs)
         check_invariants(self.engine, evs, before)
         return evs
@@ -196,6 +203,8 @@ class Stream:
                 return OpenMarket(ts=self.ts, market=t)
             return HaltMarket(ts=self.ts, market=t)
         if r < 0.7855:
+            if rng.random() < 0.1:
+                return CreateMarket(ts=self.ts, market=rng.choice(("M1", "bad ticker", "")))
             t = rng.choice(list(oracle.markets))
             if rng.random() < 0.3:
                 return CloseMarket(ts=self.ts, market=t)

@@ -20,7 +20,6 @@ Rules (DESIGN.md §1 and the engine's docstrings):
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
 
 from engine import (
     AmendOrder,

@@ -54,13 +54,29 @@ def delta(seq: int, side: str, price: int, qty: int) -> Message:
 
 
 def trade(seq: int, price: int = 56) -> Message:
-    return {"type": "trade", "market": MKT, "seq": seq, "trade_id": "t", "price": price, "qty": 5,
-            "taker_side": "buy", "ts": 1}  # fmt: skip
+    return {
+        "type": "trade",
+        "market": MKT,
+        "seq": seq,
+        "trade_id": "t",
+        "price": price,
+        "qty": 5,
+        "taker_side": "buy",
+        "ts": 1,
+    }
 
 
 def ticker(seq: int) -> Message:
-    return {"type": "ticker", "market": MKT, "seq": seq, "last": 56, "best_bid": 55, "best_ask": 57,
-            "volume": 1, "open_interest": 1}  # fmt: skip
+    return {
+        "type": "ticker",
+        "market": MKT,
+        "seq": seq,
+        "last": 56,
+        "best_bid": 55,
+        "best_ask": 57,
+        "volume": 1,
+        "open_interest": 1,
+    }
 
 
 class GapRecorder:
@@ -335,8 +351,19 @@ async def test_pipelined_places_match_replies_by_id(fake: FakeExchange) -> None:
     assert fake.max_in_flight >= 20, "requests were sent without waiting for replies"
     assert fake.reply_order != sorted(fake.reply_order), "replies came back out of order"
     sent = fake.received[0]
-    assert set(sent) == {"op", "id", "market", "side", "outcome", "type", "qty", "tif",
-                         "post_only", "price", "client_order_id"}  # fmt: skip
+    assert set(sent) == {
+        "op",
+        "id",
+        "market",
+        "side",
+        "outcome",
+        "type",
+        "qty",
+        "tif",
+        "post_only",
+        "price",
+        "client_order_id",
+    }
 
 
 async def test_error_reply_raises_lfg_error_and_others_still_succeed(fake: FakeExchange) -> None:
@@ -370,8 +397,15 @@ async def test_book_stream_feeds_replica_handlers_and_queue(fake: FakeExchange) 
         assert await ws.subscribe([f"book:{MKT}"]) == [f"book:{MKT}"]
         queued = await until_type(ws, "heartbeat")
         book = await ws.wait_book(MKT, timeout=1)
-        assert [m["type"] for m in queued] == ["book_snapshot", "book_delta", "trade", "ticker",
-                                              "book_delta", "book_delta", "heartbeat"]  # fmt: skip
+        assert [m["type"] for m in queued] == [
+            "book_snapshot",
+            "book_delta",
+            "trade",
+            "ticker",
+            "book_delta",
+            "book_delta",
+            "heartbeat",
+        ]
         assert book.seq == 14 and not book.stale
         assert book.bids == [(55, 250)] and book.asks == [(57, 20), (58, 5)]
         assert [t["seq"] for t in trades] == [12]
@@ -487,8 +521,10 @@ async def test_login_keeps_the_token_and_orders_are_unwrapped() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         if request.url.path == "/api/v1/auth/login":
-            return httpx.Response(200, json={"access_token": "A", "refresh_token": "R",
-                                             "expires_in": 900, "user_id": "7"})  # fmt: skip
+            return httpx.Response(
+                200,
+                json={"access_token": "A", "refresh_token": "R", "expires_in": 900, "user_id": "7"},
+            )
         body = json.loads(request.content)
         return httpx.Response(201, json={"order": {"order_id": "1", **body}})
 

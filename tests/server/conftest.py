@@ -2,6 +2,7 @@
 its own fresh database, real PostgreSQL. Tests create their own users and markets."""
 
 import asyncio
+import contextlib
 import itertools
 import json
 import socket
@@ -141,19 +142,20 @@ class Live:
         return await self.http.request(method, path, headers=self.h(self.admin_token), **kw)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def live(pg_server: object) -> AsyncIterator[Live]:
+@contextlib.asynccontextmanager
+async def serve(pg_server: object, **settings: Any) -> AsyncIterator[Live]:
+    """Run a server on a fresh database until the block exits; `settings` override the
+    test defaults (e.g. `max_open_orders=5`)."""
     dsn = new_database(pg_server)
     port = free_port()
-    settings = config.load(
-        {},
-        port=port,
-        admin_email=ADMIN_EMAIL,
-        admin_password=ADMIN_PASSWORD,
-        jwt_secret="test-secret-" + "x" * 40,
-        shards=2,
-    )
-    app = build_app(settings, dsn)
+    overrides: dict[str, Any] = {
+        "admin_email": ADMIN_EMAIL,
+        "admin_password": ADMIN_PASSWORD,
+        "jwt_secret": "test-secret-" + "x" * 40,
+        "shards": 2,
+        **settings,
+    }
+    app = build_app(config.load({}, port=port, **overrides), dsn)
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=port, ws_max_size=64 * 1024, log_config=None, lifespan="on"
@@ -168,7 +170,15 @@ async def live(pg_server: object) -> AsyncIterator[Live]:
         await asyncio.sleep(0.05)
     lv = Live(f"http://127.0.0.1:{port}", dsn)
     lv.admin_token = await lv.login(ADMIN_EMAIL, ADMIN_PASSWORD)
-    yield lv
-    await lv.http.aclose()
-    server.should_exit = True
-    await task
+    try:
+        yield lv
+    finally:
+        await lv.http.aclose()
+        server.should_exit = True
+        await task
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def live(pg_server: object) -> AsyncIterator[Live]:
+    async with serve(pg_server) as lv:
+        yield lv

@@ -51,7 +51,9 @@ async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 3
     async with httpx.AsyncClient() as h:
         for _ in range(int(timeout * 20)):
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                raise RuntimeError(
+                    f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if (await h.get(url + "/ready")).status_code == 200:
                     return
@@ -94,7 +96,11 @@ async def trader(
                     else:
                         mid = 50
                         buy_yes = rng.random() < 0.5
-                        price = mid - rng.randint(-2, 6) if buy_yes else (100 - mid) - rng.randint(-2, 6)
+                        price = (
+                            mid - rng.randint(-2, 6)
+                            if buy_yes
+                            else (100 - mid) - rng.randint(-2, 6)
+                        )
                         msg = {
                             "op": "place",
                             "id": rid,
@@ -112,7 +118,9 @@ async def trader(
 
 
 @pytest.mark.parametrize("kill_after", [0.8, 1.6, 2.4])
-async def test_kill_9_mid_load_loses_nothing_acknowledged(pg_server: object, tmp_path: Any, kill_after: float) -> None:
+async def test_kill_9_mid_load_loses_nothing_acknowledged(
+    pg_server: object, tmp_path: Any, kill_after: float
+) -> None:
     dsn = new_database(pg_server)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -121,27 +129,40 @@ async def test_kill_9_mid_load_loses_nothing_acknowledged(pg_server: object, tmp
         await wait_ready(url, proc)
         api = url + "/api/v1"
         async with httpx.AsyncClient(base_url=api, timeout=10) as h:
-            admin = (await h.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).json()[
-                "access_token"
-            ]
+            admin = (
+                await h.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+            ).json()["access_token"]
             ah = {"Authorization": f"Bearer {admin}"}
             markets = []
             for i in range(3):
                 t = f"CRASH{i}"
-                assert (await h.post("/admin/markets", json={"ticker": t, "title": t}, headers=ah)).status_code == 201
+                assert (
+                    await h.post("/admin/markets", json={"ticker": t, "title": t}, headers=ah)
+                ).status_code == 201
                 markets.append(t)
             tokens = []
             for i in range(4):
                 email = f"crash{i}@test.lfg"
-                uid = (await h.post("/auth/register", json={"email": email, "password": PASSWORD})).json()["user_id"]
+                uid = (
+                    await h.post("/auth/register", json={"email": email, "password": PASSWORD})
+                ).json()["user_id"]
                 await h.post(f"/admin/users/{uid}/credit", json={"amount": 10_000_000}, headers=ah)
-                tokens.append((await h.post("/auth/login", json={"email": email, "password": PASSWORD})).json()["access_token"])
+                tokens.append(
+                    (
+                        await h.post("/auth/login", json={"email": email, "password": PASSWORD})
+                    ).json()["access_token"]
+                )
 
         acked: dict[str, dict[str, Any]] = {}
         stop = asyncio.Event()
         ws_url = url.replace("http", "ws") + "/ws/v1"
         rng = random.Random(int(kill_after * 10))
-        tasks = [asyncio.create_task(trader(ws_url, t, markets, random.Random(rng.random()), acked, stop)) for t in tokens]
+        tasks = [
+            asyncio.create_task(
+                trader(ws_url, t, markets, random.Random(rng.random()), acked, stop)
+            )
+            for t in tokens
+        ]
         await asyncio.sleep(kill_after)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -189,7 +210,19 @@ async def test_kill_9_mid_load_loses_nothing_acknowledged(pg_server: object, tmp
         async with websockets.connect(ws_url) as ws:
             await ws.send(json.dumps({"op": "auth", "id": 1, "token": tokens[0]}))
             assert json.loads(await ws.recv())["type"] == "authed"
-            await ws.send(json.dumps({"op": "place", "id": 2, "market": markets[0], "side": "buy", "outcome": "yes", "price": 1, "qty": 1}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "op": "place",
+                        "id": 2,
+                        "market": markets[0],
+                        "side": "buy",
+                        "outcome": "yes",
+                        "price": 1,
+                        "qty": 1,
+                    }
+                )
+            )
             assert json.loads(await ws.recv())["type"] == "placed"
     finally:
         if proc.poll() is None:

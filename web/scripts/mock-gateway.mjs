@@ -8,7 +8,8 @@
 // A bot trades on the first market so the book and tape move.
 //
 // Env: PORT (8077), HOST (127.0.0.1), MOCK_BOT=0 to stop the bot,
-//      MOCK_TOKEN_TTL seconds for access tokens (900).
+//      MOCK_TOKEN_TTL seconds for access tokens (900), MOCK_GAP_EVERY=N to drop a
+//      sequence number every N book deltas (exercises the client's resync).
 
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
@@ -20,6 +21,7 @@ import { WebSocketServer } from "ws";
 const PORT = Number(process.env.PORT ?? 8077);
 const HOST = process.env.HOST ?? "127.0.0.1";
 const TTL = Number(process.env.MOCK_TOKEN_TTL ?? 900);
+const GAP_EVERY = Number(process.env.MOCK_GAP_EVERY ?? 0);
 const DIST = fileURLToPath(new URL("../dist/", import.meta.url));
 const CSP =
   "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'";
@@ -153,8 +155,12 @@ function toUser(userId, msg) {
   for (const ws of sockets) if (ws.userId === userId && ws.channels.has(channel)) send(ws, msg);
 }
 
+let deltas = 0;
 function bookDelta(m, side, price) {
   m.seq += 1;
+  // MOCK_GAP_EVERY=N: lose a sequence number every N book deltas, to exercise resync.
+  deltas += 1;
+  if (GAP_EVERY > 0 && deltas % GAP_EVERY === 0) m.seq += 1;
   publish(`book:${m.ticker}`, { type: "book_delta", market: m.ticker, seq: m.seq, side, price, qty: levelQty(side === "bid" ? m.bids : m.asks, price) });
 }
 

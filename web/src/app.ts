@@ -186,8 +186,8 @@ export class App {
             {
               ...cur,
               last: t.last ?? cur.last,
-              best_bid: t.best_bid,
-              best_ask: t.best_ask,
+              best_bid: t.best_bid !== undefined ? t.best_bid : cur.best_bid,
+              best_ask: t.best_ask !== undefined ? t.best_ask : cur.best_ask,
               volume: t.volume ?? cur.volume,
               open_interest: t.open_interest ?? cur.open_interest,
             },

@@ -4,7 +4,7 @@
 import type { ErrorCode } from "./types";
 
 /** Client-side failures that have no server code. */
-export type ClientErrorCode = "network" | "disconnected" | "no_reply" | "bad_response";
+export type ClientErrorCode = "network" | "offline" | "disconnected" | "no_reply" | "bad_response";
 
 export class LfgError extends Error {
   constructor(
@@ -38,6 +38,7 @@ const MESSAGES: Record<ErrorCode | ClientErrorCode, string> = {
   unavailable: "The exchange is temporarily unavailable, so nothing was done. Try again shortly",
   internal: "The exchange hit an internal error. Try again; if it persists, report it",
   network: "Could not reach the exchange. Check your connection",
+  offline: "Not connected to the exchange (reconnecting), so nothing was sent. Try again in a moment",
   disconnected: "The connection dropped before the exchange replied. Check your open orders before retrying",
   no_reply: "No reply from the exchange yet. Check your open orders before retrying",
   bad_response: "The exchange sent an unexpected response",

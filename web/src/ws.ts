@@ -260,7 +260,7 @@ export class Connection {
   request(msg: ClientOp): Promise<ServerMsg> {
     const socket = this.socket;
     if (!socket || socket.readyState !== SOCKET_OPEN) {
-      return Promise.reject(new LfgError("disconnected", "not connected"));
+      return Promise.reject(new LfgError("offline", ""));
     }
     const id = this.nextId++;
     return new Promise<ServerMsg>((resolve, reject) => {
@@ -344,7 +344,7 @@ export class Connection {
         this.setStatus({ userId: typeof reply["user_id"] === "string" ? reply["user_id"] : "?" });
       } catch (err) {
         if (gen !== this.generation) return;
-        if (err instanceof LfgError && err.code !== "disconnected" && err.code !== "no_reply") {
+        if (err instanceof LfgError && !["offline", "disconnected", "no_reply"].includes(err.code)) {
           // The server closes a connection that fails auth; don't wait for it.
           await this.o.onAuthRejected?.();
         }
@@ -382,7 +382,7 @@ export class Connection {
   }
 
   private emitLocalError(err: unknown): void {
-    if (!(err instanceof LfgError) || err.code === "disconnected") return;
+    if (!(err instanceof LfgError) || err.code === "disconnected" || err.code === "offline") return;
     const msg: ServerMsg = { type: "error", code: err.code, message: err.serverMessage, id: null };
     for (const fn of this.msgListeners) fn(msg);
   }

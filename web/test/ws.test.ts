@@ -248,7 +248,9 @@ describe("Connection: reconnect", () => {
 
   it("rejects requests while disconnected", async () => {
     const { conn } = make();
-    await expect(conn.request({ op: "ping" })).rejects.toBeInstanceOf(LfgError);
+    const err = await conn.request({ op: "ping" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LfgError);
+    expect(err).toMatchObject({ code: "offline" });
   });
 
   it("restart() drops a live socket and reconnects at once (sign in / out)", async () => {

@@ -27,12 +27,9 @@ export function renderLayout(root: HTMLElement, app: App): Layout {
 
   const connDot = h("span", { class: "dot", "aria-hidden": "true" });
   const connText = h("span", { class: "conn-text" });
-  const conn = h(
-    "div",
-    { class: "conn", testid: "conn-status", role: "status", "aria-live": "polite", title: "Market data connection" },
-    connDot,
-    connText,
-  );
+  const conn = h("div", { class: "conn", testid: "conn-status", title: "Connection to the exchange" }, connDot, connText);
+  // Announced on state changes only, not on every tick of the reconnect countdown.
+  const connAnnounce = h("span", { class: "sr-only", role: "status", "aria-live": "polite" });
 
   const userBox = h("div", { class: "user" });
   const main = h("main", { id: "main", class: "main", tabindex: "-1" });
@@ -46,7 +43,7 @@ export function renderLayout(root: HTMLElement, app: App): Layout {
       { class: "topbar" },
       h("a", { class: "brand", href: "#/markets", "aria-label": "LFG home" }, h("span", { class: "brand-mark" }, "LFG"), h("span", { class: "brand-sub" }, "prediction exchange")),
       nav,
-      h("div", { class: "topbar-right" }, conn, userBox),
+      h("div", { class: "topbar-right" }, conn, connAnnounce, userBox),
     ),
     main,
     toasts,
@@ -54,6 +51,7 @@ export function renderLayout(root: HTMLElement, app: App): Layout {
 
   let retryTicker: ReturnType<typeof setInterval> | null = null;
   app.ws.onStatus((s) => {
+    if (conn.dataset["state"] !== s.state) connAnnounce.textContent = `Connection ${STATE_LABEL[s.state].toLowerCase()}`;
     conn.dataset["state"] = s.state;
     const label = () => {
       let t = STATE_LABEL[s.state];
@@ -62,7 +60,6 @@ export function renderLayout(root: HTMLElement, app: App): Layout {
         t += secs > 0 ? ` in ${secs}s` : "…";
       }
       connText.textContent = t;
-      conn.setAttribute("aria-label", `Connection: ${t}`);
     };
     label();
     if (retryTicker) clearInterval(retryTicker);

@@ -40,11 +40,11 @@ export function marketsView(root: HTMLElement, app: App): () => void {
   const statusSel = h(
     "select",
     { testid: "market-status-filter", "aria-label": "Filter by status" },
+    h("option", { value: "" }, "All statuses"),
     h("option", { value: "open" }, "Open"),
     h("option", { value: "halted" }, "Halted"),
     h("option", { value: "closed" }, "Closed"),
     h("option", { value: "resolved" }, "Resolved"),
-    h("option", { value: "" }, "All statuses"),
   );
   const count = h("span", { class: "muted count", testid: "market-count", "aria-live": "polite" });
   const error = msgBox("markets-error");

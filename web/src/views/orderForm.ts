@@ -18,6 +18,13 @@ export interface OrderForm {
   refresh(): void;
 }
 
+const TIF_HINTS: Record<Tif, string> = {
+  gtc: "Good till cancelled",
+  gtd: "Good till the expiry time",
+  ioc: "Fill what you can now, cancel the rest",
+  fok: "Fill all now or nothing",
+};
+
 let orderSeq = 0;
 const sessionTag = Math.random().toString(36).slice(2, 8);
 
@@ -53,6 +60,7 @@ export function createOrderForm(app: App, ticker: string, getMarket: () => Marke
     step: "1",
     testid: "order-price",
     name: "price",
+    placeholder: "1–99",
     autocomplete: "off",
   });
   const qty = h("input", {
@@ -68,10 +76,10 @@ export function createOrderForm(app: App, ticker: string, getMarket: () => Marke
   const tif = select(
     "order-tif",
     [
-      ["gtc", "GTC · good till cancelled"],
-      ["gtd", "GTD · good till date"],
-      ["ioc", "IOC · immediate or cancel"],
-      ["fok", "FOK · fill or kill"],
+      ["gtc", "GTC"],
+      ["gtd", "GTD"],
+      ["ioc", "IOC"],
+      ["fok", "FOK"],
     ],
     "Time in force",
   );
@@ -89,7 +97,8 @@ export function createOrderForm(app: App, ticker: string, getMarket: () => Marke
   const priceField = field("Limit price (¢)", price);
   const priceLabel = priceField.querySelector("label") as HTMLLabelElement;
   const expiresField = field("Expires at", expires, "Local time; the order is cancelled then.");
-  const tifField = field("Time in force", tif);
+  const tifHint = h("span", { testid: "order-tif-hint" });
+  const tifField = field("Time in force", tif, tifHint);
   const postOnlyField = h(
     "div",
     { class: "field check" },
@@ -151,6 +160,7 @@ export function createOrderForm(app: App, ticker: string, getMarket: () => Marke
     for (const opt of tif.options) opt.disabled = isMarket && (opt.value === "gtc" || opt.value === "gtd");
     if (isMarket && (tif.value === "gtc" || tif.value === "gtd")) tif.value = "ioc";
     expiresField.hidden = tif.value !== "gtd";
+    tifHint.textContent = TIF_HINTS[tif.value as Tif];
     const canPost = !isMarket && (tif.value === "gtc" || tif.value === "gtd");
     postOnly.disabled = !canPost;
     if (!canPost) postOnly.checked = false;

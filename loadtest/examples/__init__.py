@@ -1,0 +1,1 @@
+"""Runnable example bots (see docs/BOTS.md)."""

@@ -1,0 +1,610 @@
+"""Server benchmark: sustained durable orders/s and ack latency (issue: the server).
+
+    python -m loadtest.orders [--duration 30] [--connections 16] [--procs 2] [--window 32]
+
+Starts `lfg serve` on a fresh data dir (embedded PostgreSQL, fsync on) unless `--target`
+is given, creates markets and funded traders, then `--procs` client processes drive
+`--connections` WebSocket bots for `--duration` seconds: each keeps `--window` commands in
+flight; two thirds are limit places (about a third of them crossing), one third cancels
+of its own resting orders. Every command is counted only when its reply arrives, and the
+server replies only after the batch is committed. Prints acknowledged orders/s, trades/s,
+p50/p95/p99 ack latency and the shard batch sizes (from /metrics).
+
+With `--peer`, the same client load (REST, keep-alive, one request in flight per
+connection) also runs against the PyPI package `matching-engine`'s gateway
+(`matching-engine serve`, its group-committed, fsynced write-ahead log) and against our
+REST route, and prints the ratios. The last line is one JSON object for scripts.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import websockets
+
+ADMIN_EMAIL = "bench-admin@lfg.local"
+ADMIN_PASSWORD = "Bench-Admin-Pass-1!"
+TRADER_PASSWORD = "Bench-Trader-Pass-1!"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Result:
+    placed: int = 0
+    cancelled: int = 0
+    cancel_missed: int = 0
+    filled_orders: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    lat_ms: list[float] = field(default_factory=list)
+    per_second: list[int] = field(default_factory=list)
+
+    def merge(self, o: "Result") -> None:
+        self.placed += o.placed
+        self.cancelled += o.cancelled
+        self.cancel_missed += o.cancel_missed
+        self.filled_orders += o.filled_orders
+        for k, v in o.errors.items():
+            self.errors[k] = self.errors.get(k, 0) + v
+        self.lat_ms.extend(o.lat_ms)
+        for i, v in enumerate(o.per_second):
+            if i < len(self.per_second):
+                self.per_second[i] += v
+            else:
+                self.per_second.append(v)
+
+
+class Mix:
+    """The command mix: 2/3 places (1/3 of them crossing the mid), 1/3 cancels."""
+
+    def __init__(self, seed: int, markets: list[str]) -> None:
+        self.rng = random.Random(seed)
+        self.markets = markets
+
+    def place(self) -> tuple[str, str, int, int]:
+        """(market, outcome, own price, qty): buy YES = bid, buy NO = ask at 100 - p."""
+        r = self.rng
+        cross = r.random() < 1 / 3
+        yes = r.random() < 0.5
+        off = -r.randint(1, 3) if cross else r.randint(1, 6)
+        yes_price = 50 - off if yes else 50 + off
+        price = yes_price if yes else 100 - yes_price
+        return (
+            r.choice(self.markets),
+            "yes" if yes else "no",
+            max(1, min(99, price)),
+            r.randint(1, 10),
+        )
+
+    def is_cancel(self, have_open: bool) -> bool:
+        return have_open and self.rng.random() < 1 / 3
+
+
+# ---------------------------------------------------------------------------- WS bots
+
+
+async def ws_bot(
+    url: str, token: str, mix: Mix, window: int, deadline: float, res: Result, t0: float
+) -> None:
+    async with websockets.connect(url, max_size=2**22, compression=None) as ws:
+        await ws.send(json.dumps({"op": "auth", "id": 0, "token": token}))
+        reply = json.loads(await ws.recv())
+        assert reply["type"] == "authed", reply
+        sent: dict[int, tuple[float, str]] = {}
+        open_ids: list[str] = []
+        slots = asyncio.Semaphore(window)
+        rid = 0
+        done = asyncio.Event()
+
+        async def reader() -> None:
+            async for raw in ws:
+                msg = json.loads(raw)
+                rid_ = msg.get("id")
+                if rid_ is None or rid_ not in sent:
+                    continue
+                t_sent, kind = sent.pop(rid_)
+                now = time.perf_counter()
+                res.lat_ms.append((now - t_sent) * 1000)
+                sec = int(now - t0)
+                while len(res.per_second) <= sec:
+                    res.per_second.append(0)
+                res.per_second[sec] += 1
+                typ = msg["type"]
+                if typ == "placed":
+                    res.placed += 1
+                    o = msg["order"]
+                    if o["filled_qty"]:
+                        res.filled_orders += 1
+                    if o["status"] in ("open", "partially_filled"):
+                        open_ids.append(o["order_id"])
+                elif typ == "cancelled":
+                    res.cancelled += 1
+                elif typ == "error":
+                    if kind == "cancel" and msg["code"] == "not_found":
+                        res.cancel_missed += 1  # it filled first: a race every bot sees
+                    else:
+                        res.errors[msg["code"]] = res.errors.get(msg["code"], 0) + 1
+                slots.release()
+                if done.is_set() and not sent:
+                    return
+
+        rtask = asyncio.create_task(reader())
+        while time.perf_counter() < deadline:
+            await slots.acquire()
+            rid += 1
+            if mix.is_cancel(bool(open_ids)):
+                oid = open_ids.pop(mix.rng.randrange(len(open_ids)))
+                msg: dict[str, Any] = {"op": "cancel", "id": rid, "order_id": oid}
+                sent[rid] = (time.perf_counter(), "cancel")
+            else:
+                market, outcome, price, qty = mix.place()
+                msg = {
+                    "op": "place",
+                    "id": rid,
+                    "market": market,
+                    "side": "buy",
+                    "outcome": outcome,
+                    "price": price,
+                    "qty": qty,
+                }
+                sent[rid] = (time.perf_counter(), "place")
+            await ws.send(json.dumps(msg))
+        done.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rtask, 10)
+
+
+# ---------------------------------------------------------------------------- REST bots
+
+
+class Http:
+    """A minimal HTTP/1.1 keep-alive client: one request in flight, no overhead."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.r: asyncio.StreamReader
+        self.w: asyncio.StreamWriter
+
+    async def connect(self) -> None:
+        self.r, self.w = await asyncio.open_connection(self.host, self.port)
+
+    async def request(
+        self, method: str, path: str, body: bytes | None = None, headers: str = ""
+    ) -> tuple[int, bytes]:
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{headers}"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        self.w.write(head.encode() + b"\r\n" + (body or b""))
+        status_line = await self.r.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        chunked = False
+        while True:
+            line = await self.r.readline()
+            if line in (b"\r\n", b""):
+                break
+            k, _, v = line.decode().partition(":")
+            k = k.lower()
+            if k == "content-length":
+                length = int(v)
+            elif k == "transfer-encoding" and "chunked" in v:
+                chunked = True
+        if chunked:
+            data = b""
+            while True:
+                size = int((await self.r.readline()).strip(), 16)
+                if size == 0:
+                    await self.r.readline()
+                    break
+                data += await self.r.readexactly(size)
+                await self.r.readline()
+            return status, data
+        return status, await self.r.readexactly(length)
+
+
+async def rest_bot(
+    base: str,
+    flavour: str,
+    token: str,
+    account: int,
+    mix: Mix,
+    deadline: float,
+    res: Result,
+    t0: float,
+) -> None:
+    m = re.match(r"http://([^:/]+):(\d+)", base)
+    assert m
+    http = Http(m.group(1), int(m.group(2)))
+    await http.connect()
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    open_ids: list[tuple[str, str]] = []
+    while time.perf_counter() < deadline:
+        cancel = mix.is_cancel(bool(open_ids))
+        t_sent = time.perf_counter()
+        if cancel:
+            market, oid = open_ids.pop(mix.rng.randrange(len(open_ids)))
+            if flavour == "lfg":
+                status, body = await http.request("DELETE", f"/api/v1/orders/{oid}", headers=auth)
+            else:
+                status, body = await http.request(
+                    "DELETE", f"/markets/{market}/orders/{oid}?account={account}"
+                )
+        else:
+            market, outcome, price, qty = mix.place()
+            if flavour == "lfg":
+                payload = {
+                    "market": market,
+                    "side": "buy",
+                    "outcome": outcome,
+                    "price": price,
+                    "qty": qty,
+                }
+                status, body = await http.request(
+                    "POST", "/api/v1/orders", json.dumps(payload).encode(), auth
+                )
+            else:
+                # The peer has one book per symbol and no outcomes: buy YES = buy at p,
+                # buy NO at p = sell at 100 - p (its accounts hold no positions).
+                side, px = ("buy", price) if outcome == "yes" else ("sell", 100 - price)
+                payload = {"account": account, "side": side, "price": str(px), "quantity": str(qty)}
+                status, body = await http.request(
+                    "POST", f"/markets/{market}/orders", json.dumps(payload).encode()
+                )
+        now = time.perf_counter()
+        res.lat_ms.append((now - t_sent) * 1000)
+        sec = int(now - t0)
+        while len(res.per_second) <= sec:
+            res.per_second.append(0)
+        res.per_second[sec] += 1
+        if status >= 300:
+            if cancel and status in (404, 409, 200):
+                res.cancel_missed += 1
+            else:
+                res.errors[str(status)] = res.errors.get(str(status), 0) + 1
+            continue
+        data = json.loads(body)
+        if cancel:
+            if flavour == "peer" and data.get("status") != "cancelled":
+                res.cancel_missed += 1
+            else:
+                res.cancelled += 1
+            continue
+        res.placed += 1
+        if flavour == "lfg":
+            o = data["order"]
+            if o["filled_qty"]:
+                res.filled_orders += 1
+            if o["status"] in ("open", "partially_filled"):
+                open_ids.append((market, o["order_id"]))
+        else:
+            if data["status"] in ("filled", "partially_filled"):
+                res.filled_orders += 1
+            if data["status"] in ("resting", "partially_filled"):
+                open_ids.append((market, str(data["order_id"])))
+
+
+def worker(spec: dict[str, Any], q: "mp.Queue[Result]") -> None:
+    async def run() -> Result:
+        res = Result()
+        t0 = spec["t0"]
+        deadline = t0 + spec["duration"]
+        while time.time() < spec["start_at"]:
+            await asyncio.sleep(0.005)
+        t0p = time.perf_counter()
+        deadline_p = t0p + spec["duration"]
+        del t0, deadline
+        jobs = []
+        for i, (token, account) in enumerate(spec["users"]):
+            mix = Mix(spec["seed"] * 1000 + i, spec["markets"])
+            if spec["transport"] == "ws":
+                jobs.append(
+                    ws_bot(spec["ws_url"], token, mix, spec["window"], deadline_p, res, t0p)
+                )
+            else:
+                jobs.append(
+                    rest_bot(
+                        spec["base"], spec["flavour"], token, account, mix, deadline_p, res, t0p
+                    )
+                )
+        out = await asyncio.gather(*jobs, return_exceptions=True)
+        for o in out:
+            if isinstance(o, BaseException):
+                res.errors[type(o).__name__] = res.errors.get(type(o).__name__, 0) + 1
+        return res
+
+    q.put(asyncio.run(run()))
+
+
+def drive(users: list[tuple[str, int]], procs: int, **spec: Any) -> tuple[Result, float]:
+    ctx = mp.get_context("spawn")
+    q: mp.Queue[Result] = ctx.Queue()
+    start_at = time.time() + 2.0
+    ps = []
+    for i in range(procs):
+        part = users[i::procs]
+        if not part:
+            continue
+        p = ctx.Process(
+            target=worker,
+            args=({**spec, "users": part, "seed": i + 1, "t0": start_at, "start_at": start_at}, q),
+        )
+        p.start()
+        ps.append(p)
+    total = Result()
+    for _ in ps:
+        total.merge(q.get())
+    for p in ps:
+        p.join()
+    return total, float(spec["duration"])
+
+
+# ---------------------------------------------------------------------------- servers
+
+
+def start_lfg(data_dir: str, port: int, shards: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "LFG_ADMIN_EMAIL": ADMIN_EMAIL,
+        "LFG_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "LFG_JWT_SECRET": "bench-secret-" + "z" * 40,
+        "LFG_LOG_LEVEL": "WARNING",
+        "LFG_SHARDS": str(shards),
+        "LFG_MAX_OPEN_ORDERS": "100000",
+    }
+    env.pop("DATABASE_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir", data_dir],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def start_peer(data_dir: str, port: int, markets: list[str]) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "ME_DATA_DIR": data_dir,
+        "ME_FSYNC": "1",
+        "ME_MARKETS": ",".join(f"{m}:1:1" for m in markets),
+    }
+    exe = shutil.which("matching-engine", path=os.path.dirname(sys.executable)) or "matching-engine"
+    return subprocess.Popen(
+        [exe, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not come up")
+
+
+def setup_lfg(base: str, n_users: int, markets: list[str]) -> list[tuple[str, int]]:
+    with httpx.Client(base_url=base + "/api/v1", timeout=30) as h:
+        admin = h.post(
+            "/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        ).json()["access_token"]
+        ah = {"Authorization": f"Bearer {admin}"}
+        for m in markets:
+            r = h.post("/admin/markets", json={"ticker": m, "title": f"Bench {m}"}, headers=ah)
+            assert r.status_code in (201, 409), r.text
+        users = []
+        for i in range(n_users):
+            email = f"bench{i}-{os.getpid()}-{random.randrange(10**9)}@lfg.local"
+            uid = int(
+                h.post("/auth/register", json={"email": email, "password": TRADER_PASSWORD}).json()[
+                    "user_id"
+                ]
+            )
+            h.post(
+                f"/admin/users/{uid}/credit", json={"amount": 10**11}, headers=ah
+            ).raise_for_status()
+            token = h.post(
+                "/auth/login", json={"email": email, "password": TRADER_PASSWORD}
+            ).json()["access_token"]
+            users.append((token, uid))
+        return users
+
+
+def scrape(base: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    text = httpx.get(base + "/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(
+            r"^(lfg_batch_size_(?:sum|count)|lfg_trades_total)(\{[^}]*\})? ([0-9.e+-]+)$", line
+        )
+        if m:
+            out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(3))
+    return out
+
+
+def pct(xs: list[float], p: float) -> float:
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(p / 100 * len(s)))]
+
+
+def report(name: str, res: Result, duration: float, extra: str = "") -> dict[str, Any]:
+    acked = res.placed + res.cancelled + res.cancel_missed
+    errs = sum(res.errors.values())
+    steady = res.per_second[1:-1] if len(res.per_second) > 3 else res.per_second
+    fig = {
+        "orders_per_s": round(acked / duration),
+        "places_per_s": round(res.placed / duration),
+        "steady_min_per_s": min(steady) if steady else 0,
+        "orders_filled_per_s": round(res.filled_orders / duration),
+        "p50_ms": round(pct(res.lat_ms, 50), 2),
+        "p95_ms": round(pct(res.lat_ms, 95), 2),
+        "p99_ms": round(pct(res.lat_ms, 99), 2),
+        "p999_ms": round(pct(res.lat_ms, 99.9), 2),
+        "error_rate": round(errs / max(1, acked + errs), 5),
+        "errors": res.errors,
+    }
+    print(
+        f"{name:<22} {fig['orders_per_s']:>8,} acked orders/s ({fig['places_per_s']:,} places/s, "
+        f"{fig['orders_filled_per_s']:,} filling/s; slowest whole second {fig['steady_min_per_s']:,})  "
+        f"ack p50 {fig['p50_ms']} ms  p95 {fig['p95_ms']} ms  p99 {fig['p99_ms']} ms  p99.9 {fig['p999_ms']} ms  "
+        f"errors {errs} {res.errors or ''} {extra}",
+        flush=True,
+    )
+    return fig
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--target", help="an LFG base URL (default: start lfg serve here)")
+    ap.add_argument("--duration", type=float, default=30)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--window", type=int, default=32, help="commands in flight per WS connection")
+    ap.add_argument("--markets", type=int, default=4)
+    ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument(
+        "--peer",
+        action="store_true",
+        help="also run the REST load against matching-engine and our REST route",
+    )
+    ap.add_argument("--rest-connections", type=int, default=64)
+    ap.add_argument("--quick", action="store_true", help="3 s, 4 connections: a smoke run")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.duration, args.connections, args.rest_connections = 3, 4, 8
+    markets = [f"BENCH{i}" for i in range(args.markets)]
+    tmp = tempfile.mkdtemp(prefix="lfgbench")
+    procs: list[subprocess.Popen[bytes]] = []
+    headline: dict[str, Any] = {}
+    try:
+        base = args.target
+        if base is None:
+            port = free_port()
+            procs.append(start_lfg(os.path.join(tmp, "lfg"), port, args.shards))
+            base = f"http://127.0.0.1:{port}"
+        wait_http(base + "/ready")
+        users = setup_lfg(
+            base, max(args.connections, args.rest_connections if args.peer else 0), markets
+        )
+        print(
+            f"machine: {os.cpu_count()} cores; load: {args.procs} client processes, {args.connections} WS bots x "
+            f"{args.window} in flight, {args.duration:.0f} s, {len(markets)} markets, {args.shards} shard(s)",
+            flush=True,
+        )
+        before = scrape(base)
+        res, dur = drive(
+            users[: args.connections],
+            args.procs,
+            transport="ws",
+            ws_url=base.replace("http", "ws") + "/ws/v1",
+            base=base,
+            flavour="lfg",
+            markets=markets,
+            window=args.window,
+            duration=args.duration,
+        )
+        after = scrape(base)
+        batches = after.get("lfg_batch_size_count", 0) - before.get("lfg_batch_size_count", 0)
+        cmds = after.get("lfg_batch_size_sum", 0) - before.get("lfg_batch_size_sum", 0)
+        trades = after.get("lfg_trades_total", 0) - before.get("lfg_trades_total", 0)
+        extra = f"| mean batch {cmds / max(1, batches):.1f} commands over {int(batches):,} commits"
+        if trades:
+            extra += f", {trades / dur:,.0f} trades/s"
+        fig = report("lfg (WebSocket)", res, dur, extra)
+        headline = {
+            "orders_per_s": fig["orders_per_s"],
+            "p50_ms": fig["p50_ms"],
+            "p95_ms": fig["p95_ms"],
+            "p99_ms": fig["p99_ms"],
+            "error_rate": fig["error_rate"],
+            "mean_batch": round(cmds / max(1, batches), 1),
+        }
+        if args.peer:
+            n = args.rest_connections
+            res_rest, dur = drive(
+                users[:n],
+                args.procs,
+                transport="rest",
+                ws_url="",
+                base=base,
+                flavour="lfg",
+                markets=markets,
+                window=1,
+                duration=args.duration,
+            )
+            fig_rest = report(f"lfg (REST, {n} conns)", res_rest, dur)
+            pport = free_port()
+            procs.append(start_peer(os.path.join(tmp, "peer"), pport, markets))
+            pbase = f"http://127.0.0.1:{pport}"
+            wait_http(pbase + "/healthz")
+            peer_users = [("", i + 1) for i in range(n)]
+            res_peer, dur = drive(
+                peer_users,
+                args.procs,
+                transport="rest",
+                ws_url="",
+                base=pbase,
+                flavour="peer",
+                markets=markets,
+                window=1,
+                duration=args.duration,
+            )
+            fig_peer = report(f"matching-engine ({n})", res_peer, dur)
+            ratio_rest = fig_rest["orders_per_s"] / max(1, fig_peer["orders_per_s"])
+            ratio_ws = fig["orders_per_s"] / max(1, fig_peer["orders_per_s"])
+            print(
+                f"ratio lfg/peer: REST vs REST {ratio_rest:.2f}x, lfg WebSocket vs peer REST {ratio_ws:.2f}x",
+                flush=True,
+            )
+            headline.update(
+                {
+                    "rest_orders_per_s": fig_rest["orders_per_s"],
+                    "peer_orders_per_s": fig_peer["orders_per_s"],
+                    "peer_p99_ms": fig_peer["p99_ms"],
+                    "ratio_rest_vs_peer": round(ratio_rest, 2),
+                    "ratio_ws_vs_peer": round(ratio_ws, 2),
+                }
+            )
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps(headline))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

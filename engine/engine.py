@@ -16,6 +16,7 @@ Rules implemented here (DESIGN.md §1):
 """
 
 import heapq
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -231,7 +232,13 @@ class Engine:
         pos.no = no
 
     def restore_order(self, order: Order) -> None:
-        """Put back an open order. Call in original priority order, after its positions.
+        """Put back an open order, after its market and positions.
+
+        Call in the order the orders were accepted (ascending `order_id` when the caller
+        numbers them in order): that order decides which sells netting shrinks first, the
+        order waiting stops fire in, and the order of events of a cancel-all. The place in
+        the queue of its price level comes from `priority`, whatever the call order (a
+        stop-limit accepted early may have come to rest late).
 
         Cash holds are part of the durable account balance; contracts are re-reserved here.
         """
@@ -243,7 +250,10 @@ class Engine:
             m.stops.append(order)
         else:
             side = m.book.bids if order.is_bid else m.book.asks
-            side.add(order)
+            level = side.add(order)
+            queue = level.orders
+            if len(queue) > 1 and queue[-2].priority > order.priority:
+                level.orders = deque(sorted(queue, key=lambda o: o.priority))
             if order.priority > self._priority:
                 self._priority = order.priority
         if order.expires_at is not None:

@@ -15,6 +15,7 @@ from server.services import Services
 DEMO_PASSWORD = "Demo-Trader-2026!"
 DEMO_USERS = ("alice@demo.lfg", "bob@demo.lfg")
 BOT_EMAIL = "market-maker@demo.lfg"
+TAKER_EMAIL = "taker-bot@demo.lfg"
 DEMO_MARKETS = (
     ("RAIN-TOMORROW", "Will it rain in Lisbon tomorrow?"),
     ("BTC-100K-EOY", "Will BTC close the year above $100k?"),
@@ -47,18 +48,20 @@ async def start_demo(services: Services, settings: Settings) -> Callable[[], Awa
                 0,
                 0,
             )
-    users = [await _ensure_user(services, e) for e in (*DEMO_USERS, BOT_EMAIL)]
-    for uid, email in zip(users, (*DEMO_USERS, BOT_EMAIL), strict=True):
+    emails = (*DEMO_USERS, BOT_EMAIL, TAKER_EMAIL)
+    users = [await _ensure_user(services, e) for e in emails]
+    for uid, email in zip(users, emails, strict=True):
         bal = await services.pool.fetchval(
             "SELECT available + held FROM balances WHERE user_id = $1", uid
         )
-        target = BOT_CASH if email == BOT_EMAIL else DEMO_CASH
+        target = BOT_CASH if email in (BOT_EMAIL, TAKER_EMAIL) else DEMO_CASH
         if bal < target // 2:
             await services.credit(uid, target - bal)
-    key = await services.auth.create_api_key(users[-1], "demo market maker")
+    maker = await services.auth.create_api_key(users[-2], "demo market maker")
+    taker = await services.auth.create_api_key(users[-1], "demo taker")
     stop = asyncio.Event()
     url = f"http://{settings.host}:{settings.port}"
-    task = asyncio.create_task(_run_bot(url, key.secret, stop))
+    task = asyncio.create_task(_run_bot(url, maker.secret, taker.secret, stop))
     print(
         f"\n  LFG demo is starting at {url}/\n"
         f"  demo logins: {DEMO_USERS[0]} / {DEMO_USERS[1]}  password: {DEMO_PASSWORD}\n"
@@ -79,15 +82,25 @@ async def start_demo(services: Services, settings: Settings) -> Callable[[], Awa
     return stop_bot
 
 
-async def _run_bot(url: str, key: str, stop: asyncio.Event) -> None:
+async def _run_bot(url: str, key: str, taker_key: str, stop: asyncio.Event) -> None:
+    """Two bot users: one quotes a ladder, the other takes now and then, so trades print."""
+    from loadtest.client import LfgError
     from loadtest.demo_bot import run_market_maker
 
     await asyncio.sleep(1.0)  # the server starts accepting after the lifespan start-up
     while not stop.is_set():
         try:
-            await run_market_maker(url, key, [t for t, _ in DEMO_MARKETS], stop=stop)
+            await run_market_maker(
+                url, key, [t for t, _ in DEMO_MARKETS], stop=stop, taker_token=taker_key
+            )
         except asyncio.CancelledError:
             raise
+        except LfgError as exc:
+            if exc.code in ("unauthorized", "forbidden"):
+                logger.error("demo market maker refused ({}); not restarting", exc)
+                return
+            logger.warning("demo market maker stopped ({}); restarting in 2 s", exc)
+            await asyncio.sleep(2.0)
         except Exception as exc:
             logger.warning("demo market maker stopped ({}); restarting in 2 s", exc)
             await asyncio.sleep(2.0)

@@ -24,6 +24,7 @@ from server.db import create_pool, migrate
 from server.errors import ApiError
 from server.gateway import routes_api, routes_auth
 from server.gateway.http import api_error_response, error_response
+from server.gateway.openapi import openapi_json
 from server.gateway.ws import ws_endpoint
 from server.services import Services
 
@@ -96,7 +97,14 @@ def build_app(settings: Settings, dsn: str, on_started: Hook | None = None) -> S
             await services.stop()
             await pool.close()
 
-    api = Mount("/api/v1", routes=[*routes_auth.routes, *routes_api.routes])
+    api = Mount(
+        "/api/v1",
+        routes=[
+            *routes_auth.routes,
+            *routes_api.routes,
+            Route("/openapi.json", openapi_json, methods=["GET"]),
+        ],
+    )
     routes: list[Any] = [
         api,
         WebSocketRoute("/ws/v1", ws_endpoint),

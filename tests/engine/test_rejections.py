@@ -18,6 +18,7 @@ from engine import (
     EngineConfig,
     HaltMarket,
     OpenMarket,
+    PlaceOrder,
     Reject,
     ResolveMarket,
 )
@@ -46,9 +47,10 @@ def base(config: EngineConfig | None = None) -> Exchange:
 
 
 def buy(**kw: Any) -> Any:
-    fields: dict[str, Any] = {"ts": TS}
-    fields.update(kw)
-    return place(100, 3, fields.pop("side", "buy"), fields.pop("outcome", "yes"), fields.pop("qty", 1), fields.pop("price", 30), **fields)
+    """User 3 buys 1 YES at 30 in M at TS, with `kw` changed."""
+    fields: dict[str, Any] = {"order_id": 100, "user": 3, "side": "buy", "outcome": "yes"}
+    fields |= {"qty": 1, "price": 30, "ts": TS, "market": M} | kw
+    return PlaceOrder(**fields)
 
 
 CASES: list[tuple[str, Any, Reject]] = [

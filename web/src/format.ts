@@ -55,7 +55,8 @@ export function formatTime(ts: number): string {
 }
 
 /** "in 3d 4h", "in 12m", "closed 2h ago". */
-export function formatRelative(ts: number, now: number): string {
+export function formatRelative(ts: number | null | undefined, now: number): string {
+  if (ts == null) return "";
   const diff = ts - now;
   const abs = Math.abs(diff);
   const min = Math.floor(abs / 60_000);

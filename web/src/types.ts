@@ -41,14 +41,24 @@ export interface Market {
   rules: string;
   status: MarketStatus;
   result: MarketResult | null;
-  close_ts: number;
+  /** May be null on the server's market view. */
+  close_ts: number | null;
   best_bid: number | null;
   best_ask: number | null;
   last: number | null;
   volume: number;
   volume_24h: number;
   open_interest: number;
-  fee_bps: number;
+  /** PROTOCOL.md / the brief name one rate; the server may send maker and taker rates. */
+  fee_bps?: number;
+  maker_fee_bps?: number;
+  taker_fee_bps?: number;
+}
+
+/** The highest fee rate that can apply to an order in `m`, for an upper-bound estimate. */
+export function maxFeeBps(m: Pick<Market, "fee_bps" | "maker_fee_bps" | "taker_fee_bps"> | undefined): number {
+  if (!m) return 0;
+  return Math.max(m.fee_bps ?? 0, m.maker_fee_bps ?? 0, m.taker_fee_bps ?? 0);
 }
 
 export interface Order {

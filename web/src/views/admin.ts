@@ -24,7 +24,7 @@ export function adminView(root: HTMLElement, app: App): () => void {
     "form",
     { class: "card panel", testid: "admin-create-form", "aria-labelledby": "create-title", novalidate: true },
     h("h2", { id: "create-title" }, "Create market"),
-    h("div", { class: "row2" }, field("Ticker", cTicker), field("Closes at", cClose, "Local time")),
+    h("div", { class: "row2" }, field("Ticker", cTicker, "A–Z 0–9 . _ -"), field("Closes at", cClose, "Local time")),
     field("Title", cTitle),
     field("Rules", cRules),
     field("Fee (bps, optional)", cFee, "Basis points of notional; empty for the default"),
@@ -34,7 +34,8 @@ export function adminView(root: HTMLElement, app: App): () => void {
   createForm.addEventListener("submit", async (e) => {
     e.preventDefault();
     setMessage(cMsg, "");
-    const ticker = cTicker.value.trim();
+    // Tickers are upper case (A–Z, 0–9, ".", "_", "-"); the server validates the pattern.
+    const ticker = cTicker.value.trim().toUpperCase();
     const title = cTitle.value.trim();
     const rules = cRules.value.trim();
     const closeTs = fromDateTimeLocal(cClose.value);

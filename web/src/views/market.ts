@@ -183,7 +183,9 @@ export function marketView(root: HTMLElement, app: App, ticker: string): () => v
     viewYes.setAttribute("aria-pressed", String(v === "yes"));
     viewNo.setAttribute("aria-pressed", String(v === "no"));
     renderHeader();
-    renderBook();
+    // Synchronously, so the ladder shows the new view's prices as soon as the toggle is pressed.
+    ladder.render(book, view, live());
+    form.refresh();
     renderTapeNow();
     renderChart();
   };

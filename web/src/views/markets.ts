@@ -159,7 +159,9 @@ export function marketsView(root: HTMLElement, app: App): () => void {
       .filter((m) => (!status || m.status === status) && (!q || m.ticker.toLowerCase().includes(q) || m.title.toLowerCase().includes(q)))
       .sort(
         (a, b) =>
-          (STATUS_ORDER[a.status] ?? 9) - (STATUS_ORDER[b.status] ?? 9) || a.close_ts - b.close_ts || a.ticker.localeCompare(b.ticker),
+          (STATUS_ORDER[a.status] ?? 9) - (STATUS_ORDER[b.status] ?? 9) ||
+          (a.close_ts ?? Number.MAX_SAFE_INTEGER) - (b.close_ts ?? Number.MAX_SAFE_INTEGER) ||
+          a.ticker.localeCompare(b.ticker),
       );
   };
 

@@ -8,7 +8,7 @@ import { field, h, mount, msgBox, setMessage } from "../dom";
 import { errorText } from "../errors";
 import { formatCents, fromDateTimeLocal, toDateTimeLocal } from "../format";
 import { estimateFill, parsePositiveInt, previewOrder, type OrderDraft } from "../orderMath";
-import type { Market, Order, Outcome, Side, Tif } from "../types";
+import { maxFeeBps, type Market, type Order, type Outcome, type Side, type Tif } from "../types";
 
 export interface OrderForm {
   el: HTMLElement;
@@ -43,7 +43,8 @@ function select(testid: string, options: Array<[string, string]>, label: string)
 }
 
 function describeOrder(o: Order): string {
-  const what = `${o.side} ${o.qty} ${o.outcome.toUpperCase()}${o.price != null ? ` @ ${o.price}¢` : ""}`;
+  const at = o.type === "market" ? ` at market${o.price != null ? ` (worst ${o.price}¢)` : ""}` : o.price != null ? ` @ ${o.price}¢` : "";
+  const what = `${o.side} ${o.qty} ${o.outcome.toUpperCase()}${at}`;
   const filled = o.filled_qty > 0 ? `, filled ${o.filled_qty}${o.avg_price != null ? ` @ avg ${o.avg_price}¢` : ""}` : "";
   return `Order ${o.status.replace("_", " ")}: ${what}${filled}.`;
 }
@@ -146,7 +147,7 @@ export function createOrderForm(app: App, ticker: string, getMarket: () => Marke
     type: type.value as "limit" | "market",
     price: parsePositiveInt(price.value),
     qty: parsePositiveInt(qty.value),
-    feeBps: getMarket()?.fee_bps ?? 0,
+    feeBps: maxFeeBps(getMarket()),
     available: app.account.value?.available ?? null,
     held: held(outcome.value as Outcome),
   });

@@ -226,6 +226,15 @@ class Engine:
             self._add_timer(close_ts, _CLOSE, ticker)
         return m
 
+    def unload_market(self, ticker: str) -> None:
+        """Forget a market and its open orders (it moves to another engine), without events.
+        Its durable state is unchanged: the receiving engine restores it."""
+        self.markets.pop(ticker)
+        for o in [o for o in self.orders.values() if o.market == ticker]:
+            self._unregister(o)
+        self._timers = [t for t in self._timers if not (t[1] == _CLOSE and t[3] == ticker)]
+        heapq.heapify(self._timers)
+
     def restore_position(self, market: str, user: int, yes: int, no: int) -> None:
         pos = self.markets[market].position(user)
         pos.yes = yes
@@ -990,9 +999,12 @@ class Engine:
         """Timers already ran in `apply`; nothing else to do."""
 
     def _run_timers(self, now: int) -> None:
+        """Fire every timer due at `now`, in time order; what each does is stamped with the
+        time it was due (an order expired at its `expires_at`, not when the engine noticed)."""
         timers = self._timers
         while timers and timers[0][0] <= now:
             ts, kind, _, key = heapq.heappop(timers)
+            self._now = ts
             if kind == _EXPIRY:
                 o = self.orders.get(key)
                 if o is not None and o.expires_at == ts:
@@ -1002,4 +1014,5 @@ class Engine:
                 if m.close_ts == ts and m.status in ("open", "halted"):
                     self._flush_book_if_dirty()
                     self._transition(m, "close", ts)
+        self._now = now
         self._flush_book_if_dirty()

@@ -389,6 +389,15 @@ class MarketsReply(ListReply, kw_only=True):
     markets: list[MarketView]
 
 
+class BookView(msgspec.Struct, kw_only=True):
+    """`GET /markets/{ticker}/book`: the `book_snapshot` message without `type`."""
+
+    market: str
+    seq: int
+    bids: list[list[int]]
+    asks: list[list[int]]
+
+
 class CandlesReply(msgspec.Struct, kw_only=True):
     candles: list[Candle]
 

@@ -74,17 +74,29 @@ class IdAllocator:
 class Services:
     """The embedded process's parts, wired together."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, dsn: str) -> None:
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, dsn: str, *, distributed: bool = False
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.dsn = dsn
         self.hub = Hub()
         self.ids = IdAllocator(pool)
-        cfg = EngineConfig(max_open_orders=settings.max_open_orders)
-        self.shards = [
-            Shard(i, dsn, self._publish, max_batch=settings.max_batch, engine_config=cfg)
-            for i in range(settings.shards)
-        ]
+        self.bus: Any = None
+        self.shards: list[Any]
+        if distributed:
+            from server.remote import GatewayBus, RemoteShard
+
+            assert settings.redis_url is not None
+            self.bus = GatewayBus(settings.redis_url, self.hub, settings.shards)
+            self.bus.on_market_created = self._market_created
+            self.shards = [RemoteShard(i, self.bus) for i in range(settings.shards)]
+        else:
+            cfg = EngineConfig(max_open_orders=settings.max_open_orders)
+            self.shards = [
+                Shard(i, dsn, self._publish, max_batch=settings.max_batch, engine_config=cfg)
+                for i in range(settings.shards)
+            ]
         self.market_shard: dict[str, int] = {}
         self._order_market: OrderedDict[int, str] = OrderedDict()
         self.hub.fetch_accounts = self.fetch_accounts
@@ -92,8 +104,9 @@ class Services:
         self.auth: Any = None
 
     async def start(self) -> None:
-        for row in await self.pool.fetch("SELECT ticker, shard_id FROM markets"):
-            self.market_shard[row["ticker"]] = row["shard_id"]
+        await self.refresh_markets()
+        if self.bus is not None:
+            await self.bus.start()
         for s in self.shards:
             await s.start()
         self.hub.start()
@@ -102,6 +115,33 @@ class Services:
         await self.hub.stop()
         for s in self.shards:
             await s.stop()
+        if self.bus is not None:
+            await self.bus.stop()
+
+    async def refresh_markets(self) -> None:
+        for row in await self.pool.fetch("SELECT ticker, shard_id FROM markets"):
+            self.market_shard[row["ticker"]] = row["shard_id"]
+
+    def _market_created(self, market: str) -> None:
+        if market not in self.market_shard:
+            self.hub._spawn(self.refresh_markets())
+
+    async def watch_market(self, market: str) -> None:
+        """Distributed mode: receive this market's events on this gateway."""
+        if self.bus is not None:
+            await self.bus.watch_market(market)
+
+    async def watch_user(self, user_id: int) -> None:
+        if self.bus is not None:
+            await self.bus.watch_user(user_id)
+
+    async def shard_for(self, market: str) -> Any:
+        """The market's shard; asks the database about a market this process has not seen."""
+        if market not in self.market_shard:
+            row = await self.pool.fetchrow("SELECT shard_id FROM markets WHERE ticker = $1", market)
+            if row is not None:
+                self.market_shard[market] = row["shard_id"]
+        return self.shard_of(market)
 
     # ------------------------------------------------------------------ publishing
 
@@ -130,15 +170,15 @@ class Services:
             m.popitem(last=False)
 
     async def request_snapshot(self, market: str) -> None:
+        """Build the hub's replica of `market` from a snapshot of its shard."""
         shard = self.shard_of(market)
-
-        async def job() -> None:
-            if market not in shard.engine.markets:
-                raise ApiError("not_found", f"unknown market {market!r}")
-            seq, bids, asks = shard.engine.book_snapshot(market)
-            self.hub.install_replica(market, seq, bids, asks)
-
-        await shard.run_job(job)
+        self.hub.begin_snapshot(market)
+        try:
+            seq, bids, asks = await shard.snapshot(market)
+        except BaseException:
+            self.hub.abort_snapshot(market)
+            raise
+        self.hub.install_replica(market, seq, bids, asks)
 
     # ------------------------------------------------------------------ routing
 
@@ -176,7 +216,7 @@ class Services:
         return self.settings.command_timeout_ms / 1000
 
     async def prepare_place(self, user: int, f: OrderFields) -> tuple[Shard, PlaceOrder]:
-        shard = self.shard_of(f.market)
+        shard = await self.shard_for(f.market)
         oid = await self.ids.next()
         cmd = PlaceOrder(
             ts=now_ms(),
@@ -203,13 +243,15 @@ class Services:
         if order_id is None and coid is None:
             raise ApiError("invalid_message", "name the order by order_id or client_order_id")
         market = await self._market_of_order(user, order_id, coid)
-        return self.shard_of(market), CancelOrder(
+        return await self.shard_for(market), CancelOrder(
             ts=now_ms(), user=user, order_id=order_id, client_order_id=coid
         )
 
     async def prepare_amend(self, user: int, order_id: int, qty: int) -> tuple[Shard, AmendOrder]:
         market = await self._market_of_order(user, order_id, None)
-        return self.shard_of(market), AmendOrder(ts=now_ms(), user=user, order_id=order_id, qty=qty)
+        return await self.shard_for(market), AmendOrder(
+            ts=now_ms(), user=user, order_id=order_id, qty=qty
+        )
 
     def enqueue(self, shard: Shard, cmd: Command) -> "asyncio.Future[list[Event]]":
         return shard.enqueue(cmd, self._timeout())
@@ -227,7 +269,7 @@ class Services:
         return order_result(cmd, await self.enqueue(shard, cmd), order_id)
 
     async def cancel_all(self, user: int, market: str | None) -> int:
-        shards = [self.shard_of(market)] if market is not None else self.shards
+        shards = [await self.shard_for(market)] if market is not None else self.shards
         futs = [self.enqueue(s, CancelAll(ts=now_ms(), user=user, market=market)) for s in shards]
         total = 0
         for evs in await asyncio.gather(*futs):
@@ -245,7 +287,7 @@ class Services:
         check(await self.enqueue(shard, CreditCash(ts=now_ms(), user=user, amount=amount)))
 
     async def admin_command(self, market: str, cmd: Command) -> None:
-        check(await self.enqueue(self.shard_of(market), cmd))
+        check(await self.enqueue(await self.shard_for(market), cmd))
 
     async def create_market(
         self,
@@ -260,9 +302,11 @@ class Services:
         if close_ts is not None and close_ts <= now_ms():
             raise ApiError("invalid_message", "close_ts must be in the future")
         counts = {i: 0 for i in range(len(self.shards))}
-        for sid in self.market_shard.values():
-            if sid in counts:
-                counts[sid] += 1
+        for r in await self.pool.fetch(
+            "SELECT shard_id, count(*) AS n FROM markets WHERE status <> 'resolved' GROUP BY shard_id"
+        ):
+            if r["shard_id"] in counts:
+                counts[r["shard_id"]] = r["n"]
         sid = min(counts, key=lambda i: (counts[i], i))
         try:
             await self.pool.execute(

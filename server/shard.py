@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import msgspec
 from loguru import logger
 
 from engine import (
@@ -39,6 +40,10 @@ from server import metrics
 from server.db import now_ms
 from server.errors import ApiError
 from server.schema import trade_id
+
+#: Advisory lock keys: SHARD_LOCK_BASE + shard id.
+SHARD_LOCK_BASE = 0x1F6_1000
+_encode_events = msgspec.msgpack.Encoder().encode
 
 #: Called after each committed batch with (shard, [(command, events), ...]).
 Publisher = Callable[["Shard", Sequence[tuple[Command, list[Event]]]], None]
@@ -193,6 +198,13 @@ class Shard:
         self.ready = False
         self.batches = 0
         self.label = str(shard_id)
+        self.lock_key = SHARD_LOCK_BASE + shard_id
+        self.standby = False
+        #: distributed mode: id(command) -> command id, recorded in `commands` with the
+        #: command's encoded events so that a replay after a takeover is answered, not redone
+        self.command_ids: dict[int, str] = {}
+        #: id(command) -> encoded events, for the replies of the batch just committed
+        self.encoded: dict[int, bytes] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -261,6 +273,19 @@ class Shard:
                 raise ApiError("not_found", f"market {ticker!r} is not on shard {self.shard_id}")
             if ticker not in self.engine.markets:
                 self._restore_market(row)
+
+        await self.run_job(job)
+
+    async def unload_market(self, ticker: str) -> None:
+        """Give up a halted market (an admin moves it to another shard)."""
+
+        async def job() -> None:
+            m = self.engine.markets.get(ticker)
+            if m is None:
+                raise ApiError("not_found", f"market {ticker!r} is not on shard {self.shard_id}")
+            if m.status != "halted":
+                raise ApiError("conflict", "only a halted market can move between shards")
+            self.engine.unload_market(ticker)
 
         await self.run_job(job)
 
@@ -361,6 +386,16 @@ class Shard:
             self._conn = None
         conn = await asyncpg.connect(self.dsn)
         self._conn = conn
+        # Only the holder of this lock may write the shard's markets: a second process for
+        # the same shard id waits here as a hot standby. The lock lives and dies with the
+        # very connection every batch commits through.
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_key):
+            logger.info("shard {} is active elsewhere; waiting as a hot standby", self.shard_id)
+            self.standby = True
+            await conn.execute("SELECT pg_advisory_lock($1)", self.lock_key, timeout=None)
+            metrics.SHARD_TAKEOVERS.labels(self.label).inc()
+            logger.warning("shard {} took over", self.shard_id)
+        self.standby = False
         self.engine = Engine(self.engine_config)
         markets = await conn.fetch(
             "SELECT * FROM markets WHERE shard_id = $1 ORDER BY ticker", self.shard_id
@@ -578,6 +613,19 @@ class Shard:
                 ):
                     rows[i].append(v)
             await conn.execute(UPDATE_MARKETS, *rows)
+        if self.command_ids:
+            ids = self.command_ids
+            recs = []
+            for cmd, evs in zip(cmds, results, strict=True):
+                cid = ids.get(id(cmd))
+                if cid is not None:
+                    blob = _encode_events(evs)
+                    self.encoded[id(cmd)] = blob
+                    recs.append((cid, self.shard_id, blob, cmd.ts))
+            if recs:
+                await conn.copy_records_to_table(
+                    "commands", records=recs, columns=("command_id", "shard_id", "result", "ts")
+                )
         cash = engine.take_cash_changes()
         if cash:
             au: list[int] = []

@@ -69,13 +69,15 @@ async def _no_ui(request: Request) -> Response:
 Hook = Callable[[Services], Awaitable[Any]]
 
 
-def build_app(settings: Settings, dsn: str, on_started: Hook | None = None) -> Starlette:
+def build_app(
+    settings: Settings, dsn: str, on_started: Hook | None = None, *, distributed: bool = False
+) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pool = await create_pool(dsn, settings.db_pool_min, settings.db_pool_max)
         async with pool.acquire() as conn:
             await migrate(conn)
-        services = Services(settings, pool, dsn)
+        services = Services(settings, pool, dsn, distributed=distributed)
         auth = AuthService(pool, settings)
         services.auth = auth
         app.state.services = services

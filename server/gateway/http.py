@@ -48,6 +48,18 @@ async def decode_body(request: Request, typ: type[T]) -> T:
         raise ApiError("invalid_message", describe_validation_error(exc)) from None
 
 
+#: Ids are PostgreSQL bigints.
+MAX_ID = 2**63 - 1
+
+
+def parse_id(raw: str, what: str) -> int:
+    """A decimal id from a path or a message, or `invalid_message` (never a database error
+    for an id out of bigint range)."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > MAX_ID:
+        raise ApiError("invalid_message", f"{what} must be a decimal integer below 2**63")
+    return int(raw)
+
+
 def query_int(request: Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
     """An integer query parameter within [lo, hi], or `invalid_message`."""
     raw = request.query_params.get(name)

@@ -19,7 +19,7 @@ import msgspec
 from loguru import logger
 
 from server import metrics
-from server.marketdata import BOOK, STATUS, TRADE, BatchOut
+from server.marketdata import BOOK, STATUS, TRADE, BatchOut, PublicMsg
 from server.schema import AccountMsg, BookSnapshotMsg, HeartbeatMsg, MarketMsg
 
 _encode = msgspec.json.Encoder().encode
@@ -127,6 +127,7 @@ class Hub:
         self._account_pending: set[int] = set()
         self._account_task: asyncio.Task[None] | None = None
         self._replica_waiters: dict[str, asyncio.Future[None]] = {}
+        self._buffering: dict[str, list[PublicMsg]] = {}
 
     def start(self) -> None:
         self._hb = asyncio.create_task(self._heartbeats())
@@ -199,13 +200,47 @@ class Hub:
             await waiter
         return self.replicas[market]
 
+    def begin_snapshot(self, market: str) -> None:
+        """A snapshot was requested: hold this market's public messages until it arrives."""
+        self._buffering.setdefault(market, [])
+
+    def abort_snapshot(self, market: str) -> None:
+        self._buffering.pop(market, None)
+
     def install_replica(
         self, market: str, seq: int, bids: list[list[int]], asks: list[list[int]]
     ) -> None:
-        """Called by the shard, between batches, with a snapshot at `seq`."""
+        """Install a snapshot taken at `seq`, then apply the messages that arrived while it
+        was on its way (those after `seq`)."""
+        held = self._buffering.pop(market, [])
         old = self.replicas.get(market)
-        if old is None or seq >= old.seq:
-            self.replicas[market] = Replica(market, seq, bids, asks)
+        if old is not None and old.seq > seq:
+            return
+        r = self.replicas[market] = Replica(market, seq, bids, asks)
+        for p in held:
+            if p.msg.seq > r.seq:
+                self._apply(r, p)
+
+    def _apply(self, r: Replica, p: PublicMsg) -> bool:
+        """Apply one public message to a replica; False if it is older than the replica.
+        A gap drops the replica and resynchronises it from the shard."""
+        msg = p.msg
+        if msg.seq != r.seq + 1:
+            if msg.seq <= r.seq:
+                return False
+            logger.warning("gap in {} ({} -> {}); resynchronising", r.market, r.seq, msg.seq)
+            metrics.GATEWAY_RESYNCS.inc()
+            del self.replicas[r.market]
+            self._spawn(self._resync(r.market))
+            return True
+        r.seq = msg.seq
+        if p.kind == BOOK:
+            side = r.bids if msg.side == "bid" else r.asks  # type: ignore[union-attr]
+            if msg.qty:  # type: ignore[union-attr]
+                side[msg.price] = msg.qty  # type: ignore[union-attr]
+            else:
+                side.pop(msg.price, None)  # type: ignore[union-attr]
+        return True
 
     # ------------------------------------------------------------------ publishing
 
@@ -216,24 +251,13 @@ class Hub:
         for p in out.public:
             market = p.market
             msg = p.msg
-            r = self.replicas.get(market)
-            if r is not None:
-                if msg.seq != r.seq + 1:
-                    if msg.seq <= r.seq:
-                        continue  # already applied (a snapshot raced ahead)
-                    logger.warning("gap in {} ({} -> {}); resynchronising", market, r.seq, msg.seq)
-                    metrics.GATEWAY_RESYNCS.inc()
-                    del self.replicas[market]
-                    self._spawn(self._resync(market))
-                    r = None
-                else:
-                    r.seq = msg.seq
-                    if p.kind == BOOK:
-                        side = r.bids if msg.side == "bid" else r.asks  # type: ignore[union-attr]
-                        if msg.qty:  # type: ignore[union-attr]
-                            side[msg.price] = msg.qty  # type: ignore[union-attr]
-                        else:
-                            side.pop(msg.price, None)  # type: ignore[union-attr]
+            held = self._buffering.get(market)
+            if held is not None:
+                held.append(p)
+            else:
+                r = self.replicas.get(market)
+                if r is not None and not self._apply(r, p):
+                    continue  # an old message: already in the replica's snapshot
             targets = subs.get("book:" + market)
             if p.kind == TRADE:
                 extra = subs.get("trades:" + market)

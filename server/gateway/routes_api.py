@@ -15,9 +15,10 @@ from starlette.routing import Route
 from engine.commands import CloseMarket, HaltMarket, OpenMarket, ResolveMarket
 from server.db import now_ms
 from server.errors import ApiError
-from server.gateway.http import JSONResponse, decode_body, query_int
+from server.gateway.http import JSONResponse, decode_body, parse_id, query_int
 from server.gateway.routes_auth import require_admin, require_user
 from server.schema import (
+    BookView,
     CancelledAllReply,
     Candle,
     CandlesReply,
@@ -65,10 +66,7 @@ def _ticker(request: Request) -> str:
 
 
 def _order_id(request: Request) -> int:
-    raw: str = request.path_params["order_id"]
-    if not raw.isdigit() or len(raw) > 19:
-        raise ApiError("invalid_message", "order_id must be a decimal integer")
-    return int(raw)
+    return parse_id(request.path_params["order_id"], "order_id")
 
 
 # ------------------------------------------------------------------ markets
@@ -143,7 +141,8 @@ async def get_book(request: Request) -> Response:
     depth = query_int(request, "depth", None, 1, 100)
     s = services(request)
     replica = await s.hub.ensure_replica(_ticker(request))
-    return JSONResponse(replica.snapshot(depth))
+    snap = replica.snapshot(depth)
+    return JSONResponse(BookView(market=snap.market, seq=snap.seq, bids=snap.bids, asks=snap.asks))
 
 
 async def get_trades(request: Request) -> Response:
@@ -374,15 +373,12 @@ def _lifecycle(cmd_type: Any) -> Any:
 
 async def admin_credit(request: Request) -> Response:
     await require_admin(request)
-    raw: str = request.path_params["user_id"]
-    if not raw.isdigit() or len(raw) > 19:
-        raise ApiError("invalid_message", "user id must be a decimal integer")
+    uid = parse_id(request.path_params["user_id"], "user id")
     b = await decode_body(request, CreditBody)
     s = services(request)
-    await s.credit(int(raw), b.amount)
-    views = await s.fetch_accounts([int(raw)])
-    v = views[int(raw)]
-    return JSONResponse({"user_id": raw, "available": v.available, "held": v.held})
+    await s.credit(uid, b.amount)
+    v = (await s.fetch_accounts([uid]))[uid]
+    return JSONResponse({"user_id": str(uid), "available": v.available, "held": v.held})
 
 
 async def health(request: Request) -> Response:
@@ -398,8 +394,15 @@ async def ready(request: Request) -> Response:
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     for sh in s.shards:
-        checks[f"shard_{sh.shard_id}"] = "ok" if sh.ready else "recovering"
-    checks["bus"] = "ok"
+        checks[f"shard_{sh.shard_id}"] = "ok" if sh.ready else "unavailable"
+    if s.bus is not None:
+        try:
+            await s.bus.redis.ping()
+            checks["redis"] = "ok" if s.bus.connected else "reconnecting"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+    else:
+        checks["bus"] = "ok"
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503

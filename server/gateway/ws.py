@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server import metrics
 from server.errors import ApiError
+from server.gateway.http import parse_id
 from server.gateway.hub import Client, encode
 from server.schema import (
     AmendedMsg,
@@ -90,6 +91,7 @@ class Session:
         self.hub = services.hub
         self.client = Client(ws.send_text, self._close, services.settings.ws_queue_limit)
         self.user_id: int | None = None
+        self._watching_user = False
         self.inflight: set[asyncio.Task[None]] = set()
         self.inflight_count = 0
         self._room = asyncio.Event()
@@ -167,7 +169,7 @@ class Session:
                 )
             case CancelOp():
                 uid = self._require_user()
-                oid = int(op.order_id) if op.order_id is not None else None
+                oid = parse_id(op.order_id, "order_id") if op.order_id is not None else None
                 shard, ccmd = await self.services.prepare_cancel(uid, oid, op.client_order_id)
                 self._reply_later(
                     op.id,
@@ -176,7 +178,7 @@ class Session:
                 )
             case AmendOp():
                 uid = self._require_user()
-                aoid = int(op.order_id)
+                aoid = parse_id(op.order_id, "order_id")
                 shard, acmd = await self.services.prepare_amend(uid, aoid, op.qty)
                 self._reply_later(
                     op.id,
@@ -238,18 +240,28 @@ class Session:
                 "invalid_message", f"at most {MAX_CHANNELS} subscriptions per connection"
             )
         books: list[str] = []
+        markets: list[str] = []
+        private = False
         for ch in chans:
             if ch in PRIVATE_CHANNELS:
                 self._require_user()
+                private = True
             elif ch == "markets":
                 pass
             elif ch.startswith(PUBLIC_PREFIXES):
                 market = ch.split(":", 1)[1]
-                self.services.shard_of(market)  # not_found for unknown markets
+                await self.services.shard_for(market)  # not_found for unknown markets
+                markets.append(market)
                 if ch.startswith("book:"):
                     books.append(market)
             else:
                 raise ApiError("invalid_message", f"unknown channel {ch!r}")
+        # Distributed mode: have this gateway receive those events first.
+        for m in markets:
+            await self.services.watch_market(m)
+        if private and self.user_id is not None and not self._watching_user:
+            self._watching_user = True
+            await self.services.watch_user(self.user_id)
         replicas = [await self.hub.ensure_replica(m) for m in books]
         # From here to the end nothing awaits: no delta can slip between snapshot and
         # subscription.

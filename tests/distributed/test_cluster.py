@@ -66,7 +66,7 @@ async def test_one_user_trades_markets_on_both_shards_without_overdraft(cluster:
     finally:
         await conn.close()
     assert set(shards.values()) == {0, 1}, shards
-    uid, token = await ga.user(credit=10_000)  # exactly enough for 2 orders of 50 x 100
+    _uid, token = await ga.user(credit=10_000)  # exactly enough for 2 orders of 50 x 100
     a = await ga.ws(token)
     b = await gb.ws(token)
     # Four concurrent orders of 5000 each over two gateways and both shards: only two fit.

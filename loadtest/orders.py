@@ -58,6 +58,7 @@ class Result:
     errors: dict[str, int] = field(default_factory=dict)
     lat_ms: list[float] = field(default_factory=list)
     per_second: list[int] = field(default_factory=list)
+    lag_ms: list[float] = field(default_factory=list)
 
     def merge(self, o: "Result") -> None:
         self.placed += o.placed
@@ -172,6 +173,22 @@ async def ws_bot(
         done.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(rtask, 10)
+
+
+async def trade_watcher(url: str, markets: list[str], deadline: float, res: Result) -> None:
+    """Subscribe to every market's trades; record how long after a trade's `ts` (its
+    command's arrival at a gateway) this subscriber received it."""
+    async with websockets.connect(url, max_size=2**24, compression=None) as ws:
+        channels = [f"trades:{m}" for m in markets]
+        await ws.send(json.dumps({"op": "subscribe", "id": 1, "channels": channels}))
+        while time.perf_counter() < deadline:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.perf_counter()))
+            except TimeoutError:
+                break
+            msg = json.loads(raw)
+            if msg.get("type") == "trade":
+                res.lat_ms.append(time.time() * 1000 - msg["ts"])
 
 
 # ---------------------------------------------------------------------------- REST bots
@@ -314,12 +331,17 @@ def worker(spec: dict[str, Any], q: "mp.Queue[Result]") -> None:
         deadline_p = t0p + spec["duration"]
         del t0, deadline
         jobs = []
+        if spec["transport"] == "watch":
+            jobs.append(trade_watcher(spec["ws_url"], spec["markets"], deadline_p, res))
         for i, (token, account) in enumerate(spec["users"]):
             mix = Mix(spec["seed"] * 1000 + i, spec["markets"])
             if spec["transport"] == "ws":
-                jobs.append(
-                    ws_bot(spec["ws_url"], token, mix, spec["window"], deadline_p, res, t0p)
+                url = (
+                    spec["ws_urls"][i % len(spec["ws_urls"])]
+                    if spec.get("ws_urls")
+                    else spec["ws_url"]
                 )
+                jobs.append(ws_bot(url, token, mix, spec["window"], deadline_p, res, t0p))
             else:
                 jobs.append(
                     rest_bot(
@@ -340,6 +362,12 @@ def drive(users: list[tuple[str, int]], procs: int, **spec: Any) -> tuple[Result
     q: mp.Queue[Result] = ctx.Queue()
     start_at = time.time() + 2.0
     ps = []
+    watch = spec.pop("watch_url", None)
+    if watch:
+        wspec = {**spec, "transport": "watch", "ws_url": watch, "users": [], "seed": 0}
+        p = ctx.Process(target=worker, args=({**wspec, "t0": start_at, "start_at": start_at}, q))
+        p.start()
+        ps.append(p)
     for i in range(procs):
         part = users[i::procs]
         if not part:
@@ -351,10 +379,16 @@ def drive(users: list[tuple[str, int]], procs: int, **spec: Any) -> tuple[Result
         p.start()
         ps.append(p)
     total = Result()
-    for _ in ps:
-        total.merge(q.get())
+    results = [q.get() for _ in ps]
     for p in ps:
         p.join()
+    if watch:
+        # The watcher's result: latencies and no acknowledged commands.
+        lag = next((r for r in results if not r.placed and not r.cancelled and r.lat_ms), Result())
+        results = [r for r in results if r is not lag]
+        total.lag_ms = lag.lat_ms
+    for r in results:
+        total.merge(r)
     return total, float(spec["duration"])
 
 
@@ -432,9 +466,9 @@ def setup_lfg(base: str, n_users: int, markets: list[str]) -> list[tuple[str, in
         return users
 
 
-def scrape(base: str) -> dict[str, float]:
+def scrape(bases: list[str]) -> dict[str, float]:
     out: dict[str, float] = {}
-    text = httpx.get(base + "/metrics", timeout=10).text
+    text = "\n".join(httpx.get(b + "/metrics", timeout=10).text for b in bases)
     for line in text.splitlines():
         if line.startswith("#"):
             continue
@@ -496,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the REST load against matching-engine and our REST route",
     )
     ap.add_argument("--rest-connections", type=int, default=64)
+    ap.add_argument(
+        "--cluster", action="store_true", help="run against lfg cluster: 2 gateways, 2 shards"
+    )
     ap.add_argument("--quick", action="store_true", help="3 s, 4 connections: a smoke run")
     args = ap.parse_args(argv)
     if args.quick:
@@ -504,12 +541,28 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.mkdtemp(prefix="lfgbench")
     procs: list[subprocess.Popen[bytes]] = []
     headline: dict[str, Any] = {}
+    cluster = None
     try:
         base = args.target
-        if base is None:
+        cluster = None
+        metric_urls: list[str] = []
+        if args.cluster:
+            from server.cluster import Cluster
+
+            cluster = Cluster(
+                gateways=2, shards=2, standby=0, data_dir=os.path.join(tmp, "cluster"),
+                admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD,
+                env={"LFG_LOG_LEVEL": "WARNING", "LFG_MAX_OPEN_ORDERS": "100000"},
+            )  # fmt: skip
+            cluster.start()
+            base = cluster.urls()[0]
+            metric_urls = [f"http://127.0.0.1:{p}" for p in cluster.metrics_ports]
+        elif base is None:
             port = free_port()
             procs.append(start_lfg(os.path.join(tmp, "lfg"), port, args.shards))
             base = f"http://127.0.0.1:{port}"
+        if not metric_urls:
+            metric_urls = [base]
         wait_http(base + "/ready")
         users = setup_lfg(
             base, max(args.connections, args.rest_connections if args.peer else 0), markets
@@ -519,19 +572,24 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.window} in flight, {args.duration:.0f} s, {len(markets)} markets, {args.shards} shard(s)",
             flush=True,
         )
-        before = scrape(base)
+        before = scrape(metric_urls)
+        ws_urls = [
+            u.replace("http", "ws") + "/ws/v1" for u in (cluster.urls() if cluster else [base])
+        ]
         res, dur = drive(
             users[: args.connections],
             args.procs,
             transport="ws",
-            ws_url=base.replace("http", "ws") + "/ws/v1",
+            ws_url=ws_urls[0],
+            ws_urls=ws_urls,
+            watch_url=ws_urls[-1],
             base=base,
             flavour="lfg",
             markets=markets,
             window=args.window,
             duration=args.duration,
         )
-        after = scrape(base)
+        after = scrape(metric_urls)
         batches = after.get("lfg_batch_size_count", 0) - before.get("lfg_batch_size_count", 0)
         cmds = after.get("lfg_batch_size_sum", 0) - before.get("lfg_batch_size_sum", 0)
         trades = after.get("lfg_trades_total", 0) - before.get("lfg_trades_total", 0)
@@ -539,7 +597,15 @@ def main(argv: list[str] | None = None) -> int:
         if trades:
             extra += f", {trades / dur:,.0f} trades/s"
         fig = report("lfg (WebSocket)", res, dur, extra)
+        if res.lag_ms:
+            print(
+                f"market data: trade (command at a gateway) -> subscriber on {'the other' if cluster else 'the'} gateway: "
+                f"p50 {pct(res.lag_ms, 50):.1f} ms  p99 {pct(res.lag_ms, 99):.1f} ms over {len(res.lag_ms):,} trades",
+                flush=True,
+            )
         headline = {
+            "mode": "cluster (2 gateways, 2 shards)" if cluster else "embedded",
+            "md_lag_p99_ms": round(pct(res.lag_ms, 99), 1) if res.lag_ms else None,
             "orders_per_s": fig["orders_per_s"],
             "p50_ms": fig["p50_ms"],
             "p95_ms": fig["p95_ms"],
@@ -594,6 +660,8 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
     finally:
+        if cluster is not None:
+            cluster.stop()
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p in procs:

@@ -90,6 +90,7 @@ class Cluster:
         self.shard_procs: dict[int, list[Proc]] = {}
         self.gateway_procs: list[Proc] = []
         self.gateway_ports: list[int] = []
+        self.metrics_ports: list[int] = []
 
     # ------------------------------------------------------------------ services
 
@@ -151,7 +152,9 @@ class Cluster:
             f"shard-{shard_id}-{n}",
             [sys.executable, "-m", "server.cli", "shard", "--id", str(shard_id)],
         )
-        self._spawn(p, env=self._env())
+        mport = free_port()
+        self.metrics_ports.append(mport)
+        self._spawn(p, env={**self._env(), "LFG_METRICS_PORT": str(mport)})
         self.shard_procs[shard_id].append(p)
         return p
 

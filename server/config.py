@@ -6,11 +6,14 @@ what it expects. `describe()` prints the settings without secrets.
 """
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
+
+from server.ratelimit import parse_rate
 
 
 class ConfigError(Exception):
@@ -35,9 +38,30 @@ class Settings(msgspec.Struct, kw_only=True):
     db_pool_max: int = 10
     command_timeout_ms: int = 5000
     ws_queue_limit: int = 2000
+    #: Comma-separated origins allowed by CORS and the WebSocket Origin check, e.g.
+    #: "https://app.example,https://admin.example"; empty: same origin only.
     cors_origins: str = ""
+    max_body_bytes: int = 64 * 1024
+    #: Token buckets (server/ratelimit.py): "N/s", "N/min" or "N/hour", optionally
+    #: ":BURST" (default N), or "off". Caller = the user, or the IP when anonymous.
+    rate_auth: str = "60/min"
+    rate_login_failures: str = "5/min"
+    rate_login_failures_ip: str = "20/min"
+    rate_rest_read: str = "100/min"
+    rate_rest_read_ip: str = "600/min"
+    rate_rest_write: str = "100/min"
+    rate_rest_write_ip: str = "600/min"
+    rate_ws_orders: str = "1000/s:2000"
+    rate_ws_orders_ip: str = "20000/s:40000"
+    rate_ws_subscriptions: str = "10/s:100"
+    rate_ws_subscriptions_ip: str = "100/s:1000"
+    #: Response cache TTLs (server/cache.py); 0 turns that kind of entry off.
+    cache_ttl_ms: int = 10_000
+    cache_quote_ttl_ms: int = 1000
     log_level: str = "INFO"
     embedded: bool = True
+    #: `lfg shard` serves /metrics on this port (0: off); gateways serve it on their port
+    metrics_port: int = 0
     #: True when no LFG_JWT_SECRET was given and a random one was made (tokens die with
     #: the process); the server warns loudly.
     jwt_secret_generated: bool = False
@@ -58,6 +82,7 @@ _ENV_NAMES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
 
 _LIMITS: dict[str, tuple[int, int]] = {
     "port": (1, 65535),
+    "metrics_port": (0, 65535),
     "access_token_ttl_s": (30, 86400),
     "refresh_token_ttl_s": (300, 90 * 86400),
     "shards": (1, 64),
@@ -67,7 +92,16 @@ _LIMITS: dict[str, tuple[int, int]] = {
     "db_pool_max": (1, 1000),
     "command_timeout_ms": (10, 600_000),
     "ws_queue_limit": (10, 1_000_000),
+    "max_body_bytes": (1024, 16 * 1024 * 1024),
+    "cache_ttl_ms": (0, 3_600_000),
+    "cache_quote_ttl_ms": (0, 3_600_000),
 }
+_ORIGIN_RE = re.compile(r"https?://[a-z0-9.\-\[\]:]+")
+
+
+def cors_origins(s: Settings) -> list[str]:
+    """`LFG_CORS_ORIGINS` as a list of lower-case origins (`scheme://host[:port]`)."""
+    return [o.strip().lower().rstrip("/") for o in s.cors_origins.split(",") if o.strip()]
 
 
 def env_name(field: str) -> str:
@@ -117,6 +151,18 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         )
     if s.jwt_secret is not None and len(s.jwt_secret) < 32:
         raise ConfigError("LFG_JWT_SECRET must be at least 32 characters")
+    for field in msgspec.structs.fields(Settings):
+        if field.name.startswith("rate_"):
+            try:
+                parse_rate(getattr(s, field.name))
+            except ValueError as exc:
+                raise ConfigError(f"{env_name(field.name)}: {exc}") from None
+    for origin in cors_origins(s):
+        if not _ORIGIN_RE.fullmatch(origin):
+            raise ConfigError(
+                f"LFG_CORS_ORIGINS: {origin!r} is not an origin like https://app.example "
+                "(scheme and host, optional port, no path; '*' is not accepted)"
+            )
     if (s.admin_email is None) != (s.admin_password is None):
         raise ConfigError("LFG_ADMIN_EMAIL and LFG_ADMIN_PASSWORD go together")
     if s.jwt_secret is None:

@@ -7,7 +7,7 @@ await the routing needs and returns a ready command; `Shard.enqueue` queues it a
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -17,6 +17,7 @@ from engine import (
     CancelAll,
     CancelOrder,
     CommandRejected,
+    Engine,
     EngineConfig,
     OrderDeduplicated,
     OrdersCancelled,
@@ -109,6 +110,8 @@ class Services:
             await self.bus.start()
         for s in self.shards:
             await s.start()
+            if self.bus is None:
+                observe_engine(s.label, s.engine, list(s.engine.markets))
         self.hub.start()
 
     async def stop(self) -> None:
@@ -162,6 +165,7 @@ class Services:
             metrics.TRADES.inc(trades)
             metrics.TRADED_CONTRACTS.inc(contracts)
             metrics.TRADED_NOTIONAL_CENTS.inc(notional)
+        observe_engine(shard.label, shard.engine, [t.market for t in out.tickers])
 
     def _remember(self, order_id: int, market: str) -> None:
         m = self._order_market
@@ -352,6 +356,16 @@ class Services:
             )
             for r in bal
         }
+
+
+def observe_engine(label: str, engine: Engine, markets: Iterable[str]) -> None:
+    """Set the open-order gauge of shard `label` and the escrow gauges of `markets` (after
+    a batch: the markets it touched; after recovery: all of them)."""
+    metrics.OPEN_ORDERS.labels(label).set(len(engine.orders))
+    for m in markets:
+        mk = engine.markets.get(m)
+        if mk is not None:
+            metrics.ESCROW_CENTS.labels(m).set(mk.escrow)
 
 
 def check(evs: list[Event]) -> None:

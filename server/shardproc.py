@@ -352,6 +352,10 @@ async def run_shard(settings: Settings, dsn: str, redis_url: str, shard_id: int)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.host)
     t0 = time.perf_counter()
     try:
         await proc.run()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 from loguru import logger
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,13 +20,16 @@ from starlette.staticfiles import StaticFiles
 
 from server import metrics
 from server.auth import AuthService
+from server.cache import make_cache
 from server.config import Settings
 from server.db import create_pool, migrate
 from server.errors import ApiError
 from server.gateway import routes_api, routes_auth
 from server.gateway.http import api_error_response, error_response
+from server.gateway.middleware import build_middleware
 from server.gateway.openapi import openapi_json
 from server.gateway.ws import ws_endpoint
+from server.ratelimit import RateLimits, make_limiter
 from server.services import Services
 
 WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
@@ -57,11 +61,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return resp
 
 
-async def _internal(request: Request, exc: Exception) -> Response:
-    logger.opt(exception=exc).error("unhandled error on {} {}", request.method, request.url.path)
-    return error_response("internal", "internal error")
-
-
 async def _no_ui(request: Request) -> Response:
     return HTMLResponse(NO_UI_PAGE)
 
@@ -82,6 +81,14 @@ def build_app(
         services.auth = auth
         app.state.services = services
         app.state.auth = auth
+        # Rate limits and the response cache live in Redis when there is one (shared by
+        # gateways), in this process otherwise. Unhandled errors are answered by the
+        # request-context middleware.
+        redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+        app.state.redis = redis
+        app.state.limits = RateLimits.from_settings(settings, make_limiter(redis))
+        cache = app.state.cache = make_cache(settings, redis)
+        services.hub.on_markets_changed = cache.invalidate_markets
         if settings.admin_email and settings.admin_password:
             await auth.ensure_admin(settings.admin_email, settings.admin_password)
             logger.info("admin account {} is ready", settings.admin_email)
@@ -97,6 +104,10 @@ def build_app(
             if background is not None:
                 await background()
             await services.stop()
+            await cache.close()
+            await app.state.limits.limiter.close()
+            if redis is not None:
+                await redis.aclose()
             await pool.close()
 
     api = Mount(
@@ -120,11 +131,17 @@ def build_app(
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal},
+        middleware=build_middleware(settings),
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
 
 
 async def metrics_endpoint(request: Request) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is not None:
+        pool = services.pool
+        metrics.DB_POOL_SIZE.set(pool.get_max_size())
+        metrics.DB_POOL_IN_USE.set(pool.get_size() - pool.get_idle_size())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -128,6 +128,9 @@ class Hub:
         self._account_task: asyncio.Task[None] | None = None
         self._replica_waiters: dict[str, asyncio.Future[None]] = {}
         self._buffering: dict[str, list[PublicMsg]] = {}
+        #: called with the markets that had a trade or a status change in a published
+        #: batch, or were created (the response cache's invalidation; set by the app)
+        self.on_markets_changed: Callable[[set[str]], None] | None = None
 
     def start(self) -> None:
         self._hb = asyncio.create_task(self._heartbeats())
@@ -294,9 +297,15 @@ class Hub:
                 self._account_pending.update(wanted)
                 if self._account_task is None or self._account_task.done():
                     self._account_task = asyncio.create_task(self._send_accounts())
+        if self.on_markets_changed is not None:
+            changed = {p.market for p in out.public if p.kind != BOOK}
+            if changed:
+                self.on_markets_changed(changed)
 
     def push_market_status(self, market: str, seq: int, status: str, result: str | None) -> None:
         """A market appeared (created); tell `markets` subscribers."""
+        if self.on_markets_changed is not None:
+            self.on_markets_changed({market})
         targets = self.subs.get("markets")
         if targets:
             text = encode(MarketMsg(market=market, seq=seq, status=status, result=result))

@@ -4,6 +4,7 @@ Bodies reuse the WebSocket shapes without `type`/`id`. Lists are `{"<things>": [
 "next_cursor": ...}`, newest first, paged with `limit` (<= 500) and `cursor`.
 """
 
+import asyncio
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from engine.commands import CloseMarket, HaltMarket, OpenMarket, ResolveMarket
+from server.cache import cached
 from server.db import now_ms
 from server.errors import ApiError
 from server.gateway.http import JSONResponse, decode_body, parse_id, query_int
@@ -104,6 +106,7 @@ async def _volumes_24h(conn: Any, tickers: list[str]) -> dict[str, int]:
     return {r["market"]: r["v"] for r in rows}
 
 
+@cached("markets", params=("status", "cursor", "limit"), per_market=False, quote=True)
 async def list_markets(request: Request) -> Response:
     status = request.query_params.get("status")
     if status is not None and status not in MARKET_STATUSES:
@@ -130,6 +133,7 @@ async def _market_row(pool: asyncpg.Pool, ticker: str) -> asyncpg.Record:
     return row
 
 
+@cached("market", params=(), per_market=True, quote=True)
 async def get_market(request: Request) -> Response:
     pool = services(request).pool
     row = await _market_row(pool, _ticker(request))
@@ -145,6 +149,7 @@ async def get_book(request: Request) -> Response:
     return JSONResponse(BookView(market=snap.market, seq=snap.seq, bids=snap.bids, asks=snap.asks))
 
 
+@cached("trades", params=("cursor", "limit"), per_market=True, quote=False)
 async def get_trades(request: Request) -> Response:
     s = services(request)
     ticker = _ticker(request)
@@ -172,6 +177,7 @@ async def get_trades(request: Request) -> Response:
     return JSONResponse(TradesReply(trades=trades, next_cursor=nxt))
 
 
+@cached("candles", params=("interval", "start", "end"), per_market=True, quote=False)
 async def get_candles(request: Request) -> Response:
     s = services(request)
     ticker = _ticker(request)
@@ -403,6 +409,13 @@ async def ready(request: Request) -> Response:
             checks["redis"] = f"error: {type(exc).__name__}"
     else:
         checks["bus"] = "ok"
+        redis = getattr(request.app.state, "redis", None)
+        if redis is not None:  # rate limits and cache (REDIS_URL in embedded mode)
+            try:
+                await asyncio.wait_for(redis.ping(), 2)
+                checks["redis"] = "ok"
+            except Exception as exc:
+                checks["redis"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503

@@ -6,9 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from server import metrics
 from server.auth import AuthService, Principal, TokenPair, User
 from server.errors import ApiError
 from server.gateway.http import JSONResponse, decode_body, query_int
+from server.logs import set_user
+from server.ratelimit import RateLimits
 from server.schema_auth import (
     ApiKeyList,
     CreateApiKey,
@@ -73,12 +76,28 @@ def _tokens(pair: TokenPair) -> JSONResponse:
 async def register(request: Request) -> Response:
     body = await decode_body(request, RegisterUser)
     user_id = await auth_service(request).register(body.email, body.password)
+    metrics.USERS_REGISTERED.inc()
     return JSONResponse(Registered(user_id=str(user_id)), status_code=201)
 
 
 async def login(request: Request) -> Response:
+    """Failed logins are limited per account and per IP (server/ratelimit.py)."""
     body = await decode_body(request, LogIn)
-    return _tokens(await auth_service(request).login(body.email, body.password))
+    limits: RateLimits | None = getattr(request.app.state, "limits", None)
+    ip = request.client.host if request.client else "unknown"
+    if limits is not None:
+        await limits.check_login(body.email, ip)
+    try:
+        pair = await auth_service(request).login(body.email, body.password)
+    except ApiError as exc:
+        if exc.code == "unauthorized":
+            metrics.LOGINS.labels("failed").inc()
+            if limits is not None:
+                await limits.login_failed(body.email, ip)
+        raise
+    metrics.LOGINS.labels("ok").inc()
+    set_user(pair.user_id)
+    return _tokens(pair)
 
 
 async def refresh(request: Request) -> Response:

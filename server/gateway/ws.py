@@ -19,6 +19,8 @@ from server import metrics
 from server.errors import ApiError
 from server.gateway.http import parse_id
 from server.gateway.hub import Client, encode
+from server.logs import REQUEST, RequestInfo, current_request_id, new_request_id, set_user
+from server.ratelimit import RateLimits
 from server.schema import (
     AmendedMsg,
     AmendOp,
@@ -49,6 +51,15 @@ MAX_CHANNELS = 200
 MAX_INFLIGHT = 1000
 PUBLIC_PREFIXES = ("book:", "trades:", "ticker:")
 PRIVATE_CHANNELS = ("orders", "fills", "account")
+#: The rate-limit class of each op (server/ratelimit.py); other ops are not limited.
+_LIMIT_CLASS: dict[type, str] = {
+    PlaceOp: "ws_orders",
+    CancelOp: "ws_orders",
+    AmendOp: "ws_orders",
+    CancelAllOp: "ws_orders",
+    SubscribeOp: "ws_subscriptions",
+    UnsubscribeOp: "ws_subscriptions",
+}
 
 
 _SENT: dict[type, Any] = {}
@@ -95,6 +106,11 @@ class Session:
         self.inflight: set[asyncio.Task[None]] = set()
         self.inflight_count = 0
         self._room = asyncio.Event()
+        self.limits: RateLimits | None = getattr(ws.app.state, "limits", None)
+        self.ip = ws.client.host if ws.client else "unknown"
+        #: Log lines of this connection's n-th message carry request id `<conn_id>.<n>`.
+        self.conn_id = current_request_id() or new_request_id()
+        self.messages = 0
 
     async def _close(self, code: int, reason: str) -> None:
         await self.ws.close(code, reason)
@@ -127,6 +143,8 @@ class Session:
                 if msg["type"] == "websocket.disconnect":
                     return
                 received_any = True
+                self.messages += 1
+                REQUEST.set(RequestInfo(f"{self.conn_id}.{self.messages}", self.user_id))
                 text = msg.get("text")
                 if text is None:
                     metrics.WS_MESSAGES_RECEIVED.labels("binary").inc()
@@ -143,6 +161,16 @@ class Session:
                 metrics.WS_MESSAGES_RECEIVED.labels(
                     type(op).__name__.removesuffix("Op").lower()
                 ).inc()
+                limit_class = _LIMIT_CLASS.get(type(op))
+                if limit_class is not None and self.limits is not None:
+                    wait = await self.limits.check(limit_class, self.user_id, self.ip)
+                    if wait:
+                        self.error(
+                            "rate_limited",
+                            f"rate limit exceeded ({limit_class}); retry in {wait:.3f} s",
+                            op.id,
+                        )
+                        continue
                 try:
                     if not await self.dispatch(op):
                         return
@@ -223,6 +251,7 @@ class Session:
             await self.ws.close(1008, "authentication failed")
             return False
         self.user_id = principal.user_id
+        set_user(principal.user_id)
         self.client.user_id = principal.user_id
         self.send(AuthedMsg(id=op.id, user_id=str(principal.user_id)))
         return True

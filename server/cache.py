@@ -136,8 +136,8 @@ class RedisCache:
         except Exception as exc:
             self._failed("read", exc)
             return None, -1
-        gen = int(res[0])
-        return (bytes(res[1]) if len(res) > 1 else None), gen
+        body = res[1] if len(res) > 1 else None
+        return (None if body is None else bytes(body)), int(res[0])
 
     async def put(self, scope: str, key: str, gen: int, value: bytes, ttl_s: float) -> None:
         if gen < 0:

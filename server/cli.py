@@ -20,6 +20,34 @@ def _dsn(settings: config.Settings) -> tuple[str, LocalPostgres | None]:
     return pg.uri(), pg
 
 
+class DrainingServer(uvicorn.Server):
+    """uvicorn, with a drain before its shutdown: on SIGTERM/SIGINT the services refuse new
+    commands and let those in flight commit and answer; then uvicorn stops accepting,
+    closes the connections and runs the lifespan shutdown (shards stop). A second signal
+    skips the drain."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        app = self.config.app
+        services = getattr(getattr(app, "state", None), "services", None)
+        if self._draining or services is None:
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+            return
+        self._draining = True
+        loop = asyncio.get_event_loop()
+
+        async def drain_then_exit() -> None:
+            try:
+                await services.drain()
+            finally:
+                uvicorn.Server.handle_exit(self, sig, frame)  # type: ignore[arg-type]
+
+        loop.call_soon_threadsafe(lambda: loop.create_task(drain_then_exit()))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         settings = config.load(host=args.host, port=args.port, data_dir=args.data_dir)
@@ -44,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return await start_demo(services, settings)
 
     app = build_app(settings, dsn, on_started=hook)
-    server = uvicorn.Server(
+    server = DrainingServer(
         uvicorn.Config(
             app,
             host=settings.host,
@@ -90,7 +118,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     assert settings.database_url is not None
     app = build_app(settings, settings.database_url, distributed=True)
-    uvicorn.Server(
+    DrainingServer(
         uvicorn.Config(
             app,
             host=settings.host,

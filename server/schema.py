@@ -365,6 +365,14 @@ class CreditBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     amount: Annotated[int, Meta(ge=1, le=10**12)]
 
 
+class CreditReply(msgspec.Struct, kw_only=True):
+    """`POST /admin/users/{id}/credit`: the user's cash after the deposit."""
+
+    user_id: str
+    available: int
+    held: int
+
+
 class OrderReply(msgspec.Struct, kw_only=True):
     order: Order
 

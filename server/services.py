@@ -103,6 +103,7 @@ class Services:
         self.hub.fetch_accounts = self.fetch_accounts
         self.hub.request_snapshot = self.request_snapshot
         self.auth: Any = None
+        self.draining = False
 
     async def start(self) -> None:
         await self.refresh_markets()
@@ -258,7 +259,28 @@ class Services:
         )
 
     def enqueue(self, shard: Shard, cmd: Command) -> "asyncio.Future[list[Event]]":
+        if self.draining:
+            fut: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
+            fut.set_exception(
+                ApiError("unavailable", "the server is shutting down; nothing was done")
+            )
+            return fut
         return shard.enqueue(cmd, self._timeout())
+
+    async def drain(self, timeout_s: float = 5.0) -> None:
+        """Shutdown, step one: refuse new commands, let the queued ones commit and their
+        replies reach the clients (or give up after `timeout_s`)."""
+        self.draining = True
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        while loop.time() < end:
+            busy = any(
+                getattr(s, "queue", None) or getattr(s, "processing", False) for s in self.shards
+            )
+            if not busy and not any(c.queue for c in self.hub.clients):
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)  # the last replies' writes
 
     async def place(self, user: int, f: OrderFields) -> Order:
         shard, cmd = await self.prepare_place(user, f)

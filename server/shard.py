@@ -196,6 +196,8 @@ class Shard:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.ready = False
+        #: a batch is being applied and committed
+        self.processing = False
         self.batches = 0
         self.label = str(shard_id)
         self.lock_key = SHARD_LOCK_BASE + shard_id
@@ -317,10 +319,13 @@ class Shard:
                 batch.append(p)
             if batch or self._timer_due():
                 try:
+                    self.processing = True
                     await self._process(batch)
                 except Exception as exc:  # fail-stop
                     await self._fail_stop(batch, exc)
                     continue
+                finally:
+                    self.processing = False
             for p in jobs:
                 await self._run_job(p)
 

@@ -55,7 +55,7 @@ OPERATIONS: list[Op] = [
         "/markets/{ticker}/book",
         "L2 book snapshot with seq (depth)",
         None,
-        s.BookSnapshotMsg,
+        s.BookView,
         "anyone",
     ),
     ("get", "/markets/{ticker}/trades", "Trades, newest first", None, s.TradesReply, "anyone"),
@@ -98,11 +98,26 @@ OPERATIONS: list[Op] = [
         "/admin/users/{user_id}/credit",
         "Credit play money (cents)",
         s.CreditBody,
-        None,
+        s.CreditReply,
         "admin",
     ),
     ("get", "/admin/users", "Find users by email", None, sa.UserList, "admin"),
 ]
+
+
+#: The operations that answer 201 Created.
+CREATED = {
+    ("post", "/auth/register"),
+    ("post", "/me/api-keys"),
+    ("post", "/orders"),
+    ("post", "/admin/markets"),
+}
+
+
+def _status(method: str, path: str, reply: Any) -> str:
+    if reply is None:
+        return "204"
+    return "201" if (method, path) in CREATED else "200"
 
 
 def build() -> dict[str, Any]:
@@ -119,7 +134,7 @@ def build() -> dict[str, Any]:
         op: dict[str, Any] = {
             "summary": summary,
             "responses": {
-                "200" if method == "get" or reply is not None else "204": (
+                _status(method, path, reply): (
                     {"description": "OK", "content": {"application/json": {"schema": ref[reply]}}}
                     if reply is not None
                     else {"description": "Done"}

@@ -26,6 +26,7 @@ from server.schema import (
     CandlesReply,
     CreateMarketBody,
     CreditBody,
+    CreditReply,
     Fill,
     FillsReply,
     MarketsReply,
@@ -384,7 +385,7 @@ async def admin_credit(request: Request) -> Response:
     s = services(request)
     await s.credit(uid, b.amount)
     v = (await s.fetch_accounts([uid]))[uid]
-    return JSONResponse({"user_id": str(uid), "available": v.available, "held": v.held})
+    return JSONResponse(CreditReply(user_id=str(uid), available=v.available, held=v.held))
 
 
 async def health(request: Request) -> Response:

@@ -120,6 +120,7 @@ class Session:
         self.client.push(encode(msg))
 
     def error(self, code: str, message: str, rid: int | None) -> None:
+        logger.debug("websocket error {} for op id {}: {}", code, rid, message)
         self.send(ErrorMsg(code=code, message=message, id=rid))
 
     async def run(self) -> None:

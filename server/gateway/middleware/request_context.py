@@ -70,7 +70,12 @@ class RequestContextMiddleware:
             if scope["type"] == "http":
                 await self._http(scope, receive, send, info)
             else:
-                await self.app(scope, receive, send)
+                logger.bind(ip=client_ip(scope)).debug("websocket connecting")
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    REQUEST.set(info)  # the session set one per message
+                    logger.debug("websocket closed")
         finally:
             REQUEST.reset(token)
 

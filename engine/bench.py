@@ -28,8 +28,9 @@ Three engines, one process, interleaved round by round:
   builds its events and checks command sequence numbers, and has no accounts or holds;
 - `bare`: `BareBook` below: price-time matching only, no accounts, no events.
 
-Throughput is timed over whole runs with only the `apply` calls in the loop; latency comes
-from one more run that reads the clock around every call. The last line printed is one
+Throughput is timed over whole runs with only the `apply` calls in the loop; a ratio is
+the median over rounds of that round's ratio. Latency comes from one more run that reads
+the clock around every call. The last line printed is one
 JSON object with the headline figures, for scripts.
 """
 
@@ -466,7 +467,8 @@ def machine() -> str:
         pass
     return (
         f"{cpu}, nproc {os.cpu_count()}, {platform.python_implementation()} "
-        f"{platform.python_version()}, {platform.system()} {platform.release()}"
+        f"{platform.python_version()}, {platform.system()} {platform.release()}, "
+        f"load average {os.getloadavg()[0]:.2f} at start"
     )
 
 
@@ -537,12 +539,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{lr.resting:>7,} {lr.rejected:>8,}"
         )
     print(f"({runs} timed runs per engine, interleaved; latency from one more run each)")
-    ratio_peer = med["lfg"] / med["peer"]
-    ratio_bare = med["lfg"] / med["bare"]
-    per_round = [a / b for a, b in zip(rates["lfg"], rates["peer"], strict=True)]
+    # Ratios: the median over rounds of each round's ratio, so that load which comes and
+    # goes during the run weighs on both sides of a ratio alike.
+    vs_peer = [a / b for a, b in zip(rates["lfg"], rates["peer"], strict=True)]
+    vs_bare = [a / b for a, b in zip(rates["lfg"], rates["bare"], strict=True)]
+    ratio_peer = statistics.median(vs_peer)
+    ratio_bare = statistics.median(vs_bare)
     print(
-        f"ratio lfg/peer {ratio_peer:.2f}x (per round {min(per_round):.2f}-"
-        f"{max(per_round):.2f}), lfg/bare {ratio_bare:.2f}x"
+        f"ratio lfg/peer {ratio_peer:.2f}x (rounds {min(vs_peer):.2f}-{max(vs_peer):.2f}), "
+        f"lfg/bare {ratio_bare:.2f}x (rounds {min(vs_bare):.2f}-{max(vs_bare):.2f})"
     )
     met = med["lfg"] >= TARGET_RATE and ratio_peer >= TARGET_RATIO
     print(

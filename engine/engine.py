@@ -61,7 +61,9 @@ from engine.types import (
     BUY,
     MAX_PRICE,
     MIN_PRICE,
+    NO,
     PAYOUT,
+    SELL,
     VOID_PAYOUT,
     YES,
     DoneReason,
@@ -73,11 +75,6 @@ _CLOSE: Final = 1
 #: (maker buys?, taker buys?) -> what the trade does to the pair supply.
 _TRADE_KIND: Final = (("burn", "transfer"), ("transfer", "mint"))
 _TICKER_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
-_SIDES: Final = frozenset(("buy", "sell"))
-_OUTCOMES: Final = frozenset(("yes", "no"))
-_TYPES: Final = frozenset(("limit", "market", "stop", "stop_limit"))
-_TIFS: Final = frozenset(("gtc", "gtd", "ioc", "fok"))
-_STPS: Final = frozenset(("cancel_newest", "cancel_oldest", "cancel_both"))
 
 
 class EngineConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -383,15 +380,17 @@ class Engine:
     def _validate(self, c: PlaceOrder, m: Market) -> tuple[int, str]:
         """Check the order's terms; return (own-outcome limit price, effective tif)."""
         cfg = self.config
+        # msgspec checks side, outcome, type, tif and stp when decoding; a command built in
+        # code is checked here too, as cheaply as the common values allow.
+        side = c.side
+        outcome = c.outcome
+        stp = c.stp
         if (
-            c.side not in _SIDES
-            or c.outcome not in _OUTCOMES
-            or c.type not in _TYPES
-            or c.tif not in _TIFS
-            or c.stp not in _STPS
+            (side != BUY and side != SELL)
+            or (outcome != YES and outcome != NO)
+            or (stp != "cancel_newest" and stp != "cancel_oldest" and stp != "cancel_both")
         ):
-            # msgspec checks these when decoding; a command built in code is checked here.
-            raise _Rejected(Reject.INVALID, "unknown side, outcome, type, tif or stp")
+            raise _Rejected(Reject.INVALID, "side, outcome or stp is not one of its values")
         if not cfg.min_qty <= c.qty <= cfg.max_qty:
             raise _Rejected(Reject.INVALID, f"qty must be {cfg.min_qty}..{cfg.max_qty}")
         if c.order_id <= 0:
@@ -406,6 +405,8 @@ class Engine:
                 tif = "ioc"
             elif tif != "fok" or typ == "stop":
                 raise _Rejected(Reject.INVALID, f"a {typ} order's tif must be ioc")
+        elif typ != "limit" and typ != "stop_limit":
+            raise _Rejected(Reject.INVALID, f"unknown order type {typ!r}")
         elif price is None:
             raise _Rejected(Reject.INVALID, f"a {typ} order needs a price")
         if not MIN_PRICE <= price <= MAX_PRICE:
@@ -423,6 +424,8 @@ class Engine:
                 raise _Rejected(Reject.INVALID, "a gtd order needs expires_at in the future")
         elif c.expires_at is not None:
             raise _Rejected(Reject.INVALID, "expires_at is only for gtd orders")
+        elif tif != "gtc" and tif != "ioc" and tif != "fok":
+            raise _Rejected(Reject.INVALID, f"unknown time in force {tif!r}")
         if c.post_only and tif != "gtc" and tif != "gtd":
             raise _Rejected(Reject.INVALID, "post_only orders must rest: tif gtc or gtd")
         return price, tif
@@ -460,7 +463,13 @@ class Engine:
         if c.order_id in self.orders:
             raise _Rejected(Reject.CONFLICT, f"order_id {c.order_id} is in use")
         mine = self.user_orders.get(user)
-        if mine is not None and len(mine) >= self.config.max_open_orders:
+        if (
+            mine is not None
+            and len(mine) >= self.config.max_open_orders
+            # Only an order that can stay open counts: at the cap a user can still trade
+            # out with IOC, FOK and market orders.
+            and (tif == "gtc" or tif == "gtd" or c.type == "stop" or c.type == "stop_limit")
+        ):
             raise _Rejected(
                 Reject.TOO_MANY_OPEN_ORDERS,
                 f"at most {self.config.max_open_orders} open orders per user",
@@ -547,11 +556,10 @@ class Engine:
                     self._add_timer(o.expires_at, _EXPIRY, o.order_id)
                 self._evs.append(OrderUpdated(snapshot(o)))
                 return
-        since = len(self._evs)
         traded = m.trade_no
         self._take(m, o, opp)
         if m.stops and m.trade_no != traded:
-            self._trigger_stops(m, since)
+            self._trigger_stops(m, traded)
 
     def _take(self, m: Market, o: Order, opp: BookSide) -> None:
         """Run `o` as the incoming order: match, then rest or cancel what is left."""
@@ -631,7 +639,8 @@ class Engine:
                 total += rem
                 if total >= need:
                     return total
-                # The maker is filled whole: move its contracts, then net.
+                # The maker is filled whole (and gone): move its contracts, then net.
+                cut[mk.order_id] = mk.remaining_qty
                 s = sim.get(mk.user)
                 if s is None:
                     pos = m.positions.get(mk.user) or Position()
@@ -645,7 +654,7 @@ class Engine:
                 pairs = min(s[0], s[1])
                 s[0] -= pairs
                 s[1] -= pairs
-                for j, outcome in ((0, YES), (1, "no")):
+                for j, outcome in ((0, YES), (1, NO)):
                     excess = s[j + 2] - s[j]
                     for o in reversed(list(self.user_orders[mk.user].values())):
                         if excess <= 0:
@@ -827,12 +836,12 @@ class Engine:
             return hi >= sp if o.side == BUY else lo <= sp
         return PAYOUT - lo >= sp if o.side == BUY else PAYOUT - hi <= sp
 
-    def _trigger_stops(self, m: Market, since: int) -> None:
-        """Fire every stop that the trades printed since event `since` reached, in the
-        order they were placed; the trades of those stops may fire more, round by round."""
+    def _trigger_stops(self, m: Market, traded: int) -> None:
+        """Fire every stop that the trades after trade number `traded` reached, in the order
+        they were placed; the trades of those stops may fire more, round by round."""
         evs = self._evs
         while m.stops:
-            prices = [ev.price for ev in evs[since:] if type(ev) is TradeExecuted]
+            prices = [ev.price for ev in evs if type(ev) is TradeExecuted and ev.trade_id > traded]
             if not prices:
                 return
             lo = min(prices)
@@ -840,7 +849,7 @@ class Engine:
             hit = [o for o in m.stops if self._stop_hit(o, lo, hi)]
             if not hit:
                 return
-            since = len(evs)
+            traded = m.trade_no
             for o in hit:
                 if not o.is_open or o.triggered:
                     continue

@@ -24,6 +24,7 @@ from engine import (
     HaltMarket,
     OpenMarket,
     OrderDeduplicated,
+    OrderUpdated,
     PlaceOrder,
     ResolveMarket,
     Tick,
@@ -50,6 +51,59 @@ def engine_trades(events: list[Event]) -> list[tuple[Any, ...]]:
     ]
 
 
+DONE_REASONS = {
+    "filled": {"filled"},
+    "expired": {"expired"},
+    "cancelled": {"user", "ioc", "self_trade", "market_closed", "position_netted"},
+}
+
+
+class OrderLedger:
+    """What the trade events say each order filled, to check every order snapshot."""
+
+    def __init__(self) -> None:
+        self.filled: dict[int, list[int]] = {}  # order_id -> [qty, own-outcome cost, fees]
+
+    def feed(self, cmd: Command, evs: list[Event], engine: Engine) -> None:
+        last = {}
+        for ev in evs:
+            if isinstance(ev, TradeExecuted):
+                for oid, outcome, fee in (
+                    (ev.maker_order_id, ev.maker_outcome, ev.maker_fee),
+                    (ev.taker_order_id, ev.taker_outcome, ev.taker_fee),
+                ):
+                    own = ev.price if outcome == "yes" else 100 - ev.price
+                    f = self.filled.setdefault(oid, [0, 0, 0])
+                    f[0] += ev.qty
+                    f[1] += own * ev.qty
+                    f[2] += fee
+            elif isinstance(ev, OrderUpdated | OrderDeduplicated):
+                o = ev.order
+                f = self.filled.get(o.order_id, [0, 0, 0])
+                assert [o.filled_qty, o.filled_cost, o.fees] == f, o
+                if o.status in ("open", "partially_filled"):
+                    assert o.remaining_qty > 0 and o.filled_qty + o.remaining_qty == o.qty, o
+                    assert (o.status == "partially_filled") == (o.filled_qty > 0), o
+                    assert o.reason is None, o
+                else:
+                    assert o.remaining_qty == 0 and o.hold == 0 and o.priority == 0, o
+                    assert o.reason in DONE_REASONS[o.status], o
+                    assert (o.status == "filled") == (o.filled_qty == o.qty), o
+                if isinstance(ev, OrderUpdated):
+                    last[o.order_id] = o
+                else:
+                    assert engine.orders.get(o.order_id) == o, o
+        for oid, o in last.items():
+            if o.status in ("open", "partially_filled"):
+                assert engine.orders.get(oid) == o, (o, engine.orders.get(oid))
+            else:
+                assert oid not in engine.orders, o
+        if isinstance(cmd, PlaceOrder) and not any(
+            isinstance(ev, CommandRejected | OrderDeduplicated) for ev in evs
+        ):
+            assert cmd.order_id in last, (cmd, evs)
+
+
 class Differential:
     """An engine and an oracle fed the same commands, compared after each one."""
 
@@ -62,6 +116,7 @@ class Differential:
         self.events: list[list[Event]] = []
         self.trades = 0
         self.rejects = 0
+        self.ledger = OrderLedger()
 
     def step(self, cmd: Command) -> list[Event]:
         before = books(self.engine)
@@ -89,6 +144,7 @@ class Differential:
                 changes[u] = d
         assert self.engine.take_cash_changes() == changes, where
         self.seqs.feed(evs)
+        self.ledger.feed(cmd, evs, self.engine)
         check_invariants(self.engine, evs, before)
         return evs
 
@@ -107,7 +163,9 @@ class Differential:
                 om.fees,
             ), (where, t)
         assert {i: (x.remaining_qty, x.qty) for i, x in e.orders.items()} == o.open_orders(), where
-        balances = {u: (a.available, a.held) for u, a in e.accounts.items() if a.available or a.held}
+        balances = {
+            u: (a.available, a.held) for u, a in e.accounts.items() if a.available or a.held
+        }
         assert balances == o.balances(), where
         positions = {}
         for t, m in e.markets.items():
@@ -119,7 +177,9 @@ class Differential:
         assert (e.credits, e.debits) == (o.credits, o.debits), where
 
 
-def replay(commands: list[Command], config: EngineConfig | None = None) -> tuple[Engine, list[list[Event]]]:
+def replay(
+    commands: list[Command], config: EngineConfig | None = None
+) -> tuple[Engine, list[list[Event]]]:
     e = Engine(config)
     return e, [e.apply(c) for c in commands]
 
@@ -179,7 +239,9 @@ class Stream:
                     return CancelOrder(ts=self.ts, user=user, client_order_id=o.coid)
                 return CancelOrder(ts=self.ts, user=user, order_id=o.order_id)
             if oracle.orders and rng.random() < 0.5:
-                return CancelOrder(ts=self.ts, user=user, order_id=rng.choice(oracle.orders).order_id)
+                return CancelOrder(
+                    ts=self.ts, user=user, order_id=rng.choice(oracle.orders).order_id
+                )
             return CancelOrder(ts=self.ts, user=user, order_id=rng.randint(1, self.next_id + 5))
         if r < 0.71:
             if mine:

@@ -7,6 +7,7 @@ every derived quantity from scratch and compares it with the engine's counters.
 """
 
 from collections import Counter
+from itertools import pairwise
 from typing import Any
 
 import msgspec
@@ -114,7 +115,7 @@ def check_invariants(
                 assert lv.qty == sum(o.remaining_qty for o in live), (t, side.name, p)
                 assert lv.live == len(live), (t, side.name, p)
                 prios = [o.priority for o in live]
-                assert all(a < b for a, b in zip(prios, prios[1:])), (t, side.name, p, prios)
+                assert all(a < b for a, b in pairwise(prios)), (t, side.name, p, prios)
                 for o in live:
                     assert e.orders.get(o.order_id) is o, o
                     assert o.book_price == p and o.is_bid == side.is_bid and o.market == t, o

@@ -158,10 +158,3 @@ def done(cmd: PlaceOrder, status: str, reason: str, **changes: Any) -> Order:
     changes.setdefault("remaining_qty", 0)
     changes.setdefault("hold", 0)
     return accepted(cmd, status=status, reason=reason, **changes)
-
-
-def without_messages(evs: list[Event]) -> list[Any]:
-    """Events with each rejection's free-text message blanked (the reason is the contract)."""
-    from engine import CommandRejected
-
-    return [CommandRejected(ev.reason, "") if isinstance(ev, CommandRejected) else ev for ev in evs]

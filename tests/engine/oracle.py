@@ -313,7 +313,9 @@ class Oracle:
         t = c.market
         if not t or len(t) > cfg.max_ticker_len or not set(t) <= TICKER_CHARS:
             raise Rejected(Reject.INVALID)
-        if not (0 <= c.maker_fee_bps <= cfg.max_fee_bps and 0 <= c.taker_fee_bps <= cfg.max_fee_bps):
+        if not (
+            0 <= c.maker_fee_bps <= cfg.max_fee_bps and 0 <= c.taker_fee_bps <= cfg.max_fee_bps
+        ):
             raise Rejected(Reject.INVALID)
         if t in self.markets:
             raise Rejected(Reject.CONFLICT)
@@ -424,7 +426,9 @@ class Oracle:
             raise Rejected(Reject.MARKET_NOT_OPEN)
         if self.order(c.order_id) is not None:
             raise Rejected(Reject.CONFLICT)
-        if sum(o.user == c.user for o in self.orders) >= self.config.max_open_orders:
+        may_stay_open = tif in ("gtc", "gtd") or c.type in ("stop", "stop_limit")
+        open_orders = sum(o.user == c.user for o in self.orders)
+        if may_stay_open and open_orders >= self.config.max_open_orders:
             raise Rejected(Reject.TOO_MANY_OPEN_ORDERS)
         o = OOrder(
             c.order_id,
@@ -504,7 +508,9 @@ class Oracle:
             cands = [r for r in self.resting(m.ticker) if self._crosses(o, r)]
             if not cands:
                 break
-            best = min(cands, key=lambda r: (-r.book_price if r.is_bid else r.book_price, r.priority))
+            best = min(
+                cands, key=lambda r: (-r.book_price if r.is_bid else r.book_price, r.priority)
+            )
             if best.user == o.user:
                 if o.stp in ("cancel_oldest", "cancel_both"):
                     self._remove(best)
@@ -539,7 +545,9 @@ class Oracle:
                 pos[o.outcome] -= q
             m.fees += fee
             o.remaining -= q
-        kind = {(True, True): "mint", (False, False): "burn"}.get((mk.is_buy, tk.is_buy), "transfer")
+        kind = {(True, True): "mint", (False, False): "burn"}.get(
+            (mk.is_buy, tk.is_buy), "transfer"
+        )
         m.last = p
         self.trades.append(
             Trade(
@@ -586,4 +594,3 @@ class Oracle:
                 o.qty -= cut
                 if not o.remaining:
                     self._remove(o)
-

@@ -1,6 +1,7 @@
 """Markets (open -> halted <-> open -> closed -> resolved), cash, and the engine's queries."""
 
 import pytest
+from invariants import fingerprint
 from kit import Exchange, M, done, place
 
 from engine import (
@@ -29,7 +30,9 @@ from engine import (
 
 def test_create_market_announces_it_with_seq_1() -> None:
     e = Engine()
-    cmd = CreateMarket(market="BTC-100K", title="BTC above 100k?", close_ts=500, taker_fee_bps=20, ts=3)
+    cmd = CreateMarket(
+        market="BTC-100K", title="BTC above 100k?", close_ts=500, taker_fee_bps=20, ts=3
+    )
     assert e.apply(cmd) == [MarketCreated("BTC-100K", 1, "BTC above 100k?", 500, 0, 20, 3)]
     assert e.book_snapshot("BTC-100K") == (1, [], [])
 
@@ -82,7 +85,11 @@ def _positions() -> Exchange:
 
 @pytest.mark.parametrize(
     ("result", "paid"),
-    [("yes", {1: 600, 2: 0, 99: 0}), ("no", {1: 0, 2: 400, 99: 200}), ("void", {1: 300, 2: 200, 99: 100})],
+    [
+        ("yes", {1: 600, 2: 0, 99: 0}),
+        ("no", {1: 0, 2: 400, 99: 200}),
+        ("void", {1: 300, 2: 200, 99: 100}),
+    ],
 )
 def test_resolve_pays_winners_from_escrow(result: str, paid: dict[int, int]) -> None:
     x = _positions()
@@ -128,8 +135,6 @@ def test_resolving_an_open_market_closes_it_first() -> None:
     ],
 )
 def test_a_transition_the_lifecycle_does_not_allow_is_a_conflict(setup: list, cmd: object) -> None:
-    from invariants import fingerprint
-
     x = Exchange()
     for c in setup:
         x.apply(c)
@@ -154,9 +159,16 @@ def test_a_market_closes_itself_at_close_ts() -> None:
 
 def test_a_late_command_finds_the_market_already_closed() -> None:
     x = Exchange(close_ts=100)
-    evs = x.apply(place(1, 1, "buy", "yes", 5, 40, ts=150))
-    assert evs[0] == MarketStatusChanged(M, 2, "closed", None, 100)
-    assert evs[1].reason == Reject.MARKET_NOT_OPEN
+    a = place(1, 1, "buy", "yes", 5, 40, ts=50)
+    x.apply(a)
+    evs = x.apply(place(2, 2, "buy", "no", 5, 60, ts=150))
+    # Everything the close did happened at 100, before the order arrived at 150.
+    assert evs == [
+        OrderUpdated(done(a, "cancelled", "market_closed", updated_ts=100, created_ts=50)),
+        BookChanged(M, 3, "bid", 40, 0),
+        MarketStatusChanged(M, 4, "closed", None, 100),
+        CommandRejected(Reject.MARKET_NOT_OPEN, evs[-1].message),
+    ]
 
 
 def test_credit_and_debit_move_available_cash() -> None:
@@ -171,14 +183,22 @@ def test_credit_and_debit_move_available_cash() -> None:
 def test_held_cash_cannot_be_debited() -> None:
     x = Exchange(cash=1_000)
     x.apply(place(1, 1, "buy", "yes", 10, 50))
-    assert [ev.reason for ev in x.apply(DebitCash(user=1, amount=501))] == [Reject.INSUFFICIENT_FUNDS]
+    assert [ev.reason for ev in x.apply(DebitCash(user=1, amount=501))] == [
+        Reject.INSUFFICIENT_FUNDS
+    ]
     assert x.apply(DebitCash(user=1, amount=500)) == [CashDebited(1, 500)]
 
 
 def test_book_snapshot_is_l2_best_first_with_the_current_seq() -> None:
     x = Exchange()
     for i, (side, outcome, qty, price) in enumerate(
-        [("buy", "yes", 1, 40), ("buy", "yes", 2, 42), ("buy", "yes", 3, 40), ("buy", "no", 4, 50), ("buy", "no", 5, 45)]
+        [
+            ("buy", "yes", 1, 40),
+            ("buy", "yes", 2, 42),
+            ("buy", "yes", 3, 40),
+            ("buy", "no", 4, 50),
+            ("buy", "no", 5, 45),
+        ]
     ):
         x.apply(place(i + 1, 1 + i % 2, side, outcome, qty, price))
     assert x.engine.book_snapshot(M) == (x.seq, [[42, 2], [40, 4]], [[50, 4], [55, 5]])

@@ -6,11 +6,21 @@ from typing import Any
 
 import msgspec
 import pytest
-
 from differential import Differential, Stream, engine_trades, replay
-from engine import BookChanged, Engine, Event, Order, OrderDeduplicated, OrderUpdated, Tick
 from invariants import check_invariants, fingerprint
-from kit import M, Exchange, place
+from kit import Exchange, M, place
+
+from engine import (
+    AnyCommand,
+    AnyEvent,
+    BookChanged,
+    Engine,
+    Event,
+    Order,
+    OrderDeduplicated,
+    OrderUpdated,
+    Tick,
+)
 
 
 def restore(e: Engine, orders: Iterable[Order]) -> Engine:
@@ -104,7 +114,9 @@ def _run_and_restore(seed: int, order: Any, compare: Any) -> None:
 
 
 @pytest.mark.parametrize("seed", [101, 202, 303])
-def test_an_engine_restored_in_acceptance_order_behaves_exactly_like_the_original(seed: int) -> None:
+def test_an_engine_restored_in_acceptance_order_behaves_exactly_like_the_original(
+    seed: int,
+) -> None:
     def same_events(mine: list[Event], theirs: list[Event], where: Any) -> None:
         assert _unprioritised(mine) == _unprioritised(theirs), where
 
@@ -117,7 +129,9 @@ def test_an_engine_restored_in_priority_order_trades_like_the_original(seed: int
     state match (only the order of events within a cancel-all may differ)."""
 
     def unordered(evs: list[Event]) -> list[str]:
-        evs = [msgspec.structs.replace(ev, seq=0) if isinstance(ev, BookChanged) else ev for ev in evs]
+        evs = [
+            msgspec.structs.replace(ev, seq=0) if isinstance(ev, BookChanged) else ev for ev in evs
+        ]
         return sorted(map(repr, _unprioritised(evs)))
 
     def same_trades(mine: list[Event], theirs: list[Event], where: Any) -> None:
@@ -156,8 +170,6 @@ def test_replaying_the_command_log_gives_the_same_events_and_state() -> None:
 
 def test_commands_and_events_survive_a_msgpack_round_trip() -> None:
     """Distributed mode ships both over Redis; replay from decoded commands is exact."""
-    from engine import AnyCommand, AnyEvent
-
     d = Differential()
     stream = Stream(11, markets=2, users=4)
     for cmd in stream.setup():
@@ -172,3 +184,46 @@ def test_commands_and_events_survive_a_msgpack_round_trip() -> None:
     flat: list[Event] = [ev for evs in events for ev in evs]
     back = msgspec.msgpack.decode(msgspec.msgpack.encode(flat), type=list[AnyEvent])
     assert back == flat
+
+
+def test_a_market_unloaded_and_restored_comes_back_as_it_was() -> None:
+    """`unload_market` forgets a market that moves to another engine; restoring it from its
+    durable state (here: into the same engine) gives back the same market and orders."""
+    d = Differential()
+    stream = Stream(5, markets=2, users=4)
+    for cmd in stream.setup():
+        d.step(cmd)
+    for _ in range(800):
+        d.step(stream.next(d.oracle))
+    e = d.engine
+    t = next(t for t, m in e.markets.items() if m.status == "open" and m.close_ts is None)
+    m = e.markets[t]
+    before = behaviour(e)
+    moving = [o for o in in_acceptance_order(e) if o.market == t]
+    staying = {i for i, o in e.orders.items() if o.market != t}
+    assert moving and staying
+    positions = {u: (p.yes, p.no) for u, p in m.positions.items()}
+
+    e.unload_market(t)
+    assert t not in e.markets
+    assert set(e.orders) == staying
+    assert all(o.market != t for mine in e.user_orders.values() for o in mine.values())
+
+    e.restore_market(
+        t,
+        title=m.title,
+        seq=m.seq,
+        escrow=m.escrow,
+        fees=m.fees,
+        last_price=m.last_price,
+        volume=m.volume,
+        trade_no=m.trade_no,
+        maker_fee_bps=m.maker_fee_bps,
+        taker_fee_bps=m.taker_fee_bps,
+    )
+    for u, (yes, no) in positions.items():
+        e.restore_position(t, u, yes, no)
+    for o in moving:
+        e.restore_order(o)
+    assert behaviour(e) == before
+    check_invariants(e)

@@ -92,14 +92,34 @@ CASES: list[tuple[str, Any, Reject]] = [
     ("closed market", buy(market="C"), Reject.MARKET_NOT_OPEN),
     ("resolved market", buy(market="R"), Reject.MARKET_NOT_OPEN),
     ("order id in use", buy(order_id=1), Reject.CONFLICT),
-    ("client id in use, other terms", place(100, 1, "buy", "yes", 6, 40, client_order_id="c1", ts=TS), Reject.CONFLICT),
+    (
+        "client id in use, other terms",
+        place(100, 1, "buy", "yes", 6, 40, client_order_id="c1", ts=TS),
+        Reject.CONFLICT,
+    ),
     # money and contracts
     ("buy beyond cash", buy(qty=400, price=30), Reject.INSUFFICIENT_FUNDS),
-    ("buy by a user without an account", place(100, 42, "buy", "yes", 1, 30, ts=TS), Reject.INSUFFICIENT_FUNDS),
+    (
+        "buy by a user without an account",
+        place(100, 42, "buy", "yes", 1, 30, ts=TS),
+        Reject.INSUFFICIENT_FUNDS,
+    ),
     ("sell without holdings", buy(side="sell"), Reject.INSUFFICIENT_POSITION),
-    ("sell NO while holding YES", place(100, 1, "sell", "no", 1, 30, ts=TS), Reject.INSUFFICIENT_POSITION),
-    ("sell more than unreserved", place(100, 1, "sell", "yes", 7, 80, ts=TS), Reject.INSUFFICIENT_POSITION),
-    ("sell stop beyond holdings", place(100, 2, "sell", "no", 11, type="stop", stop_price=5, ts=TS), Reject.INSUFFICIENT_POSITION),
+    (
+        "sell NO while holding YES",
+        place(100, 1, "sell", "no", 1, 30, ts=TS),
+        Reject.INSUFFICIENT_POSITION,
+    ),
+    (
+        "sell more than unreserved",
+        place(100, 1, "sell", "yes", 7, 80, ts=TS),
+        Reject.INSUFFICIENT_POSITION,
+    ),
+    (
+        "sell stop beyond holdings",
+        place(100, 2, "sell", "no", 11, type="stop", stop_price=5, ts=TS),
+        Reject.INSUFFICIENT_POSITION,
+    ),
     # book conditions
     ("post_only crossing", buy(price=60, post_only=True), Reject.POST_ONLY_WOULD_CROSS),
     ("fok too big", buy(price=60, qty=4, tif="fok"), Reject.FOK_UNFILLABLE),
@@ -109,8 +129,16 @@ CASES: list[tuple[str, Any, Reject]] = [
     ("cancel unknown", CancelOrder(user=1, order_id=999, ts=TS), Reject.NOT_FOUND),
     ("cancel another user's", CancelOrder(user=2, order_id=1, ts=TS), Reject.FORBIDDEN),
     ("cancel without an id", CancelOrder(user=1, ts=TS), Reject.INVALID),
-    ("cancel unknown client id", CancelOrder(user=1, client_order_id="zz", ts=TS), Reject.NOT_FOUND),
-    ("cancel another user's client id", CancelOrder(user=2, client_order_id="c1", ts=TS), Reject.NOT_FOUND),
+    (
+        "cancel unknown client id",
+        CancelOrder(user=1, client_order_id="zz", ts=TS),
+        Reject.NOT_FOUND,
+    ),
+    (
+        "cancel another user's client id",
+        CancelOrder(user=2, client_order_id="c1", ts=TS),
+        Reject.NOT_FOUND,
+    ),
     ("cancel all in unknown market", CancelAll(user=1, market="NOPE", ts=TS), Reject.NOT_FOUND),
     ("amend unknown", AmendOrder(user=1, order_id=999, qty=1, ts=TS), Reject.NOT_FOUND),
     ("amend another user's", AmendOrder(user=2, order_id=1, qty=1, ts=TS), Reject.FORBIDDEN),
@@ -163,4 +191,3 @@ def test_too_many_open_orders_is_rejected_and_changes_nothing() -> None:
     evs = x.apply(place(6, 1, "buy", "no", 1, 10))
     assert [ev.reason for ev in evs] == [Reject.TOO_MANY_OPEN_ORDERS]
     assert fingerprint(x.engine) == before
-

@@ -7,11 +7,20 @@ public sequence numbers have no gaps.
 from kit import Exchange, M, accepted, done, place
 
 from engine import (
+    AmendOrder,
     BookChanged,
+    CancelAll,
+    CancelOrder,
     CommandRejected,
+    CreateMarket,
+    EngineConfig,
+    OrderDeduplicated,
+    OrdersCancelled,
     OrderUpdated,
+    PlaceOrder,
     PositionNetted,
     Reject,
+    Tick,
     TradeExecuted,
 )
 
@@ -78,8 +87,14 @@ def test_sells_rest_on_the_other_side_and_reserve_contracts_not_cash() -> None:
     s1 = place(1, 1, "sell", "yes", 4, 60)  # ask 60
     s2 = place(2, 2, "sell", "no", 3, 55)  # bid 45
     seq = x.seq
-    assert x.apply(s1) == [OrderUpdated(accepted(s1, priority=3)), BookChanged(M, seq + 1, "ask", 60, 4)]
-    assert x.apply(s2) == [OrderUpdated(accepted(s2, priority=4)), BookChanged(M, seq + 2, "bid", 45, 3)]
+    assert x.apply(s1) == [
+        OrderUpdated(accepted(s1, priority=3)),
+        BookChanged(M, seq + 1, "ask", 60, 4),
+    ]
+    assert x.apply(s2) == [
+        OrderUpdated(accepted(s2, priority=4)),
+        BookChanged(M, seq + 2, "bid", 45, 3),
+    ]
     assert (x.cash(1), x.cash(2)) == (cash1, cash2)
     p1 = x.engine.markets[M].positions[1]
     p2 = x.engine.markets[M].positions[2]
@@ -117,9 +132,13 @@ def test_a_taker_walks_levels_best_first_and_rests_its_remainder() -> None:
     t = place(4, 1, "buy", "yes", 12, 32)
     assert x.apply(t) == [
         trade(5, 1, 30, 5, (1, 2, "buy", "no"), (4, 1, "yes"), taker_side="buy", kind="mint"),
-        OrderUpdated(done(place(1, 2, "buy", "no", 5, 70), "filled", "filled", filled_qty=5, filled_cost=350)),
+        OrderUpdated(
+            done(place(1, 2, "buy", "no", 5, 70), "filled", "filled", filled_qty=5, filled_cost=350)
+        ),
         trade(6, 2, 31, 5, (3, 2, "buy", "no"), (4, 1, "yes"), taker_side="buy", kind="mint"),
-        OrderUpdated(done(place(3, 2, "buy", "no", 5, 69), "filled", "filled", filled_qty=5, filled_cost=345)),
+        OrderUpdated(
+            done(place(3, 2, "buy", "no", 5, 69), "filled", "filled", filled_qty=5, filled_cost=345)
+        ),
         OrderUpdated(
             accepted(
                 t,
@@ -168,7 +187,16 @@ def test_buy_meets_sell_of_one_outcome_transfers_without_touching_escrow() -> No
     x.apply(s)
     seq = x.seq
     assert x.apply(b) == [
-        trade(seq + 1, 2, 60, 4, (1, 1, "sell", "yes"), (2, 3, "yes"), taker_side="buy", kind="transfer"),
+        trade(
+            seq + 1,
+            2,
+            60,
+            4,
+            (1, 1, "sell", "yes"),
+            (2, 3, "yes"),
+            taker_side="buy",
+            kind="transfer",
+        ),
         OrderUpdated(done(s, "filled", "filled", filled_qty=4, filled_cost=240)),
         OrderUpdated(done(b, "filled", "filled", filled_qty=4, filled_cost=240)),
         BookChanged(M, seq + 2, "ask", 60, 0),
@@ -189,7 +217,9 @@ def test_sell_yes_meets_sell_no_burns_a_pair_and_escrow_pays_both_sellers() -> N
     x.apply(s)
     seq = x.seq
     assert x.apply(t) == [
-        trade(seq + 1, 2, 45, 10, (1, 1, "sell", "yes"), (2, 2, "no"), taker_side="buy", kind="burn"),
+        trade(
+            seq + 1, 2, 45, 10, (1, 1, "sell", "yes"), (2, 2, "no"), taker_side="buy", kind="burn"
+        ),
         OrderUpdated(done(s, "filled", "filled", filled_qty=10, filled_cost=450)),
         OrderUpdated(done(t, "filled", "filled", filled_qty=10, filled_cost=550)),
         BookChanged(M, seq + 2, "ask", 45, 0),
@@ -247,8 +277,14 @@ def test_holding_both_outcomes_nets_pairs_at_100_each_from_escrow() -> None:
     seq = x.seq
     b = place(2, 1, "buy", "no", 4, 45)  # ask 55: mints 4 pairs with user 3
     assert x.apply(b) == [
-        trade(seq + 1, 2, 55, 4, (1, 3, "buy", "yes"), (2, 1, "no"), taker_side="sell", kind="mint"),
-        OrderUpdated(done(place(1, 3, "buy", "yes", 4, 55), "filled", "filled", filled_qty=4, filled_cost=220)),
+        trade(
+            seq + 1, 2, 55, 4, (1, 3, "buy", "yes"), (2, 1, "no"), taker_side="sell", kind="mint"
+        ),
+        OrderUpdated(
+            done(
+                place(1, 3, "buy", "yes", 4, 55), "filled", "filled", filled_qty=4, filled_cost=220
+            )
+        ),
         PositionNetted(M, 1, 4),
         OrderUpdated(done(b, "filled", "filled", filled_qty=4, filled_cost=180)),
         BookChanged(M, seq + 2, "bid", 55, 0),
@@ -273,7 +309,10 @@ def test_netting_shrinks_open_sells_that_reserve_more_than_is_left_newest_first(
         PositionNetted(M, 1, 5),
         OrderUpdated(accepted(new, qty=1, remaining_qty=1, priority=3)),
     ]
-    assert evs[-2:] == [BookChanged(M, seq + 2, "ask", 80, 1), BookChanged(M, seq + 3, "bid", 55, 0)]
+    assert evs[-2:] == [
+        BookChanged(M, seq + 2, "ask", 80, 1),
+        BookChanged(M, seq + 3, "bid", 55, 0),
+    ]
     assert x.engine.orders[10].remaining_qty == 4
     assert x.book() == ([], [[70, 4], [80, 1]])
 
@@ -357,6 +396,26 @@ def test_fok_sees_the_sells_a_makers_netting_will_shrink() -> None:
     assert x.book() == ([], [])
 
 
+def test_fok_does_not_count_a_sell_it_already_took_as_shrunk_by_netting() -> None:
+    """Regression: when a maker's buy nets, the sells it shrinks are the maker's open ones;
+    a sell this same FOK already filled (here the newest) is gone and cannot absorb it."""
+    x = Exchange()
+    x.give(1, "no", 10, via=2)
+    x.apply(place(12, 1, "sell", "no", 6, 64))  # bid 36
+    x.apply(place(11, 1, "buy", "yes", 4, 40))  # bid 40: netting 4 pairs
+    x.apply(place(10, 1, "sell", "no", 4, 59))  # bid 41, the newest sell
+    # Filling 41 (4), then 40 (4 YES: 4 pairs net, leaving 2 NO) cuts order 12 to 2: 10 in all.
+    evs = x.apply(place(13, 3, "buy", "no", 11, 64, tif="fok"))
+    assert [ev.reason for ev in evs] == [Reject.FOK_UNFILLABLE]
+    evs = x.apply(place(14, 3, "buy", "no", 10, 64, tif="fok"))
+    assert [(ev.maker_order_id, ev.qty) for ev in evs if isinstance(ev, TradeExecuted)] == [
+        (10, 4),
+        (11, 4),
+        (12, 2),
+    ]
+    assert x.book() == ([], [])
+
+
 def test_market_orders_take_up_to_their_worst_price_and_never_rest() -> None:
     x = Exchange()
     for i, no_price in enumerate((60, 55, 50)):  # asks 40, 45, 50
@@ -397,8 +456,6 @@ def test_post_only_is_rejected_if_it_would_cross_and_rests_otherwise() -> None:
 
 
 def test_gtd_expires_on_a_tick_at_its_time_and_releases_its_hold() -> None:
-    from engine import Tick
-
     x = Exchange()
     g = place(1, 1, "buy", "yes", 5, 40, tif="gtd", expires_at=100, ts=10)
     x.apply(g)
@@ -417,7 +474,7 @@ def test_gtd_expires_before_any_later_command_runs() -> None:
     # A buy at ts 150 would have crossed it; the order is gone first.
     b = place(2, 2, "buy", "yes", 5, 45, ts=150)
     assert x.apply(b) == [
-        OrderUpdated(done(g, "expired", "expired", updated_ts=150)),
+        OrderUpdated(done(g, "expired", "expired", updated_ts=100)),
         BookChanged(M, 3, "ask", 40, 0),
         OrderUpdated(accepted(b, priority=2)),
         BookChanged(M, 4, "bid", 45, 5),
@@ -432,8 +489,6 @@ def test_amend_reduces_remaining_keeps_priority_and_releases_hold() -> None:
     a = place(1, 1, "buy", "yes", 10, 40)
     x.apply(a)
     x.apply(place(2, 2, "buy", "yes", 10, 40))
-    from engine import AmendOrder
-
     evs = x.apply(AmendOrder(user=1, order_id=1, qty=4, ts=5))
     assert evs == [
         OrderUpdated(accepted(a, qty=4, remaining_qty=4, hold=160, priority=1, updated_ts=5)),
@@ -448,8 +503,6 @@ def test_amend_reduces_remaining_keeps_priority_and_releases_hold() -> None:
 
 
 def test_amend_that_does_not_reduce_is_invalid() -> None:
-    from engine import AmendOrder
-
     x = Exchange()
     x.apply(place(1, 1, "buy", "yes", 10, 40))
     for qty in (0, 10, 11, -1):
@@ -458,8 +511,6 @@ def test_amend_that_does_not_reduce_is_invalid() -> None:
 
 
 def test_cancel_releases_the_hold_and_removes_the_level() -> None:
-    from engine import CancelOrder
-
     x = Exchange()
     a = place(1, 1, "buy", "yes", 10, 40, ts=1)
     x.apply(a)
@@ -472,8 +523,6 @@ def test_cancel_releases_the_hold_and_removes_the_level() -> None:
 
 
 def test_cancel_of_a_sell_frees_its_contracts() -> None:
-    from engine import CancelOrder
-
     x = Exchange()
     x.give(1, "yes", 5)
     x.apply(place(1, 1, "sell", "yes", 5, 70))
@@ -484,8 +533,6 @@ def test_cancel_of_a_sell_frees_its_contracts() -> None:
 
 
 def test_cancel_all_in_one_market_or_everywhere() -> None:
-    from engine import CancelAll, CreateMarket, OrdersCancelled
-
     x = Exchange()
     x.apply(CreateMarket(market="N"))
     x.apply(place(1, 1, "buy", "yes", 1, 10))
@@ -528,11 +575,32 @@ def test_stp_cancel_newest_cancels_the_takers_remainder() -> None:
 def test_stp_cancel_oldest_cancels_the_resting_order_and_keeps_matching() -> None:
     x = _own_book()
     t = place(4, 1, "buy", "yes", 9, 40, stp="cancel_oldest")
-    evs = x.apply(t)
-    assert [ev.maker_order_id for ev in evs if isinstance(ev, TradeExecuted)] == [1, 3]
-    assert OrderUpdated(done(place(2, 1, "buy", "no", 3, 60), "cancelled", "self_trade")) in evs
-    assert OrderUpdated(accepted(t, status="partially_filled", filled_qty=6, remaining_qty=3, filled_cost=240, hold=120, priority=4)) in evs
+
+    def maker(oid: int, user: int) -> PlaceOrder:
+        return place(oid, user, "buy", "no", 3, 60)
+
+    assert x.apply(t) == [
+        trade(5, 1, 40, 3, (1, 2, "buy", "no"), (4, 1, "yes"), taker_side="buy", kind="mint"),
+        OrderUpdated(done(maker(1, 2), "filled", "filled", filled_qty=3, filled_cost=180)),
+        OrderUpdated(done(maker(2, 1), "cancelled", "self_trade")),
+        trade(6, 2, 40, 3, (3, 3, "buy", "no"), (4, 1, "yes"), taker_side="buy", kind="mint"),
+        OrderUpdated(done(maker(3, 3), "filled", "filled", filled_qty=3, filled_cost=180)),
+        OrderUpdated(
+            accepted(
+                t,
+                status="partially_filled",
+                filled_qty=6,
+                remaining_qty=3,
+                filled_cost=240,
+                hold=120,
+                priority=4,
+            )
+        ),
+        BookChanged(M, 7, "ask", 40, 0),
+        BookChanged(M, 8, "bid", 40, 3),
+    ]
     assert x.book() == ([[40, 3]], [])
+    assert x.cash(1) == (10_000 - 240 - 120, 120)
 
 
 def test_stp_cancel_both_cancels_both() -> None:
@@ -540,8 +608,16 @@ def test_stp_cancel_both_cancels_both() -> None:
     t = place(4, 1, "buy", "yes", 9, 40, stp="cancel_both")
     evs = x.apply(t)
     assert [ev.maker_order_id for ev in evs if isinstance(ev, TradeExecuted)] == [1]
-    updates = [(ev.order.order_id, ev.order.status, ev.order.reason) for ev in evs if isinstance(ev, OrderUpdated)]
-    assert updates == [(1, "filled", "filled"), (2, "cancelled", "self_trade"), (4, "cancelled", "self_trade")]
+    updates = [
+        (ev.order.order_id, ev.order.status, ev.order.reason)
+        for ev in evs
+        if isinstance(ev, OrderUpdated)
+    ]
+    assert updates == [
+        (1, "filled", "filled"),
+        (2, "cancelled", "self_trade"),
+        (4, "cancelled", "self_trade"),
+    ]
     assert x.book() == ([], [[40, 3]])
     assert x.cash(1) == (10_000 - 120, 0)
 
@@ -558,8 +634,6 @@ def test_stp_applies_between_a_users_buy_yes_and_buy_no() -> None:
 
 
 def test_a_repeated_place_with_the_same_client_order_id_and_terms_is_deduplicated() -> None:
-    from engine import OrderDeduplicated
-
     x = Exchange()
     a = place(1, 1, "buy", "yes", 5, 40, client_order_id="abc")
     x.apply(a)
@@ -583,42 +657,83 @@ def test_a_client_order_id_in_use_with_other_terms_is_a_conflict() -> None:
     ):
         assert [ev.reason for ev in x.apply(other)] == [Reject.CONFLICT], other
     # Another user may use the same id.
-    assert isinstance(x.apply(place(3, 2, "buy", "yes", 5, 40, client_order_id="abc"))[0], OrderUpdated)
+    assert isinstance(
+        x.apply(place(3, 2, "buy", "yes", 5, 40, client_order_id="abc"))[0], OrderUpdated
+    )
 
 
 def test_cancel_by_client_order_id_then_the_id_is_free_again() -> None:
-    from engine import CancelOrder
-
     x = Exchange()
     x.apply(place(1, 1, "buy", "yes", 5, 40, client_order_id="abc"))
     evs = x.apply(CancelOrder(user=1, client_order_id="abc"))
     assert evs[0].order.order_id == 1
-    assert [ev.reason for ev in x.apply(CancelOrder(user=1, client_order_id="abc"))] == [Reject.NOT_FOUND]
+    assert [ev.reason for ev in x.apply(CancelOrder(user=1, client_order_id="abc"))] == [
+        Reject.NOT_FOUND
+    ]
     evs = x.apply(place(2, 1, "buy", "yes", 6, 41, client_order_id="abc"))
-    assert evs[0] == OrderUpdated(accepted(place(2, 1, "buy", "yes", 6, 41, client_order_id="abc"), priority=2))
+    assert evs[0] == OrderUpdated(
+        accepted(place(2, 1, "buy", "yes", 6, 41, client_order_id="abc"), priority=2)
+    )
 
 
 # ---------------------------------------------------------------------- limits
 
 
 def test_a_user_cannot_have_more_open_orders_than_the_cap() -> None:
-    from engine import EngineConfig
-
     x = Exchange(config=EngineConfig(max_open_orders=2))
     x.apply(place(1, 1, "buy", "yes", 1, 10))
     x.apply(place(2, 1, "buy", "yes", 1, 11, type="stop_limit", stop_price=50))
-    assert [ev.reason for ev in x.apply(place(3, 1, "buy", "yes", 1, 12))] == [Reject.TOO_MANY_OPEN_ORDERS]
+    assert [ev.reason for ev in x.apply(place(3, 1, "buy", "yes", 1, 12))] == [
+        Reject.TOO_MANY_OPEN_ORDERS
+    ]
     # Other users are not affected; a cancel makes room.
     assert isinstance(x.apply(place(4, 2, "buy", "yes", 1, 12))[0], OrderUpdated)
-    from engine import CancelOrder
-
     x.apply(CancelOrder(user=1, order_id=1))
     assert isinstance(x.apply(place(3, 1, "buy", "yes", 1, 12))[0], OrderUpdated)
+
+
+def test_at_the_open_order_cap_a_user_can_still_trade_out_with_orders_that_never_rest() -> None:
+    x = Exchange(config=EngineConfig(max_open_orders=1))
+    x.give(1, "yes", 6)
+    x.apply(place(1, 1, "buy", "yes", 1, 10))  # user 1 is at the cap
+    x.apply(place(2, 2, "buy", "yes", 6, 40))
+    for oid, kw in (
+        (3, {"tif": "ioc", "price": 40}),
+        (4, {"tif": "fok", "price": 40}),
+        (5, {"type": "market"}),
+    ):
+        evs = x.apply(place(oid, 1, "sell", "yes", 2, **kw))
+        assert [ev.qty for ev in evs if isinstance(ev, TradeExecuted)] == [2], kw
+    for kw in (
+        {"price": 50},
+        {"tif": "gtd", "price": 50, "expires_at": 99},
+        {"type": "stop", "stop_price": 5},
+    ):
+        assert [ev.reason for ev in x.apply(place(6, 1, "buy", "yes", 1, **kw))] == [
+            Reject.TOO_MANY_OPEN_ORDERS
+        ], kw
 
 
 def test_a_buy_needs_available_cash_for_its_whole_hold() -> None:
     x = Exchange(cash=1_000, taker_fee_bps=100)
     # 25 x 40 = 1000, plus up to 10 in fees: 1010 > 1000.
-    assert [ev.reason for ev in x.apply(place(1, 1, "buy", "yes", 25, 40))] == [Reject.INSUFFICIENT_FUNDS]
+    assert [ev.reason for ev in x.apply(place(1, 1, "buy", "yes", 25, 40))] == [
+        Reject.INSUFFICIENT_FUNDS
+    ]
     assert isinstance(x.apply(place(1, 1, "buy", "yes", 24, 40))[0], OrderUpdated)  # 960 + 9
     assert x.cash(1) == (31, 969)
+
+
+def test_a_level_emptied_from_the_middle_is_compacted_and_keeps_its_fifo() -> None:
+    x = Exchange(cash=100_000)
+    for oid in range(1, 61):
+        x.apply(place(oid, 1 + oid % 2, "buy", "yes", 1, 40))
+    keep = {1, 30, 59, 60}
+    for oid in range(2, 61):
+        if oid not in keep:
+            x.apply(CancelOrder(user=1 + oid % 2, order_id=oid))
+    level = x.engine.markets[M].book.bids.levels[40]
+    assert (level.qty, level.live) == (4, 4)
+    assert len(level.orders) < 30  # dead entries were dropped, not kept for ever
+    evs = x.apply(place(100, 3, "buy", "no", 4, 60))
+    assert [ev.maker_order_id for ev in evs if isinstance(ev, TradeExecuted)] == [1, 30, 59, 60]

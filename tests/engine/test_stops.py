@@ -8,6 +8,7 @@ from engine import (
     BookChanged,
     CancelOrder,
     OrderUpdated,
+    PositionNetted,
     Reject,
     Tick,
     TradeExecuted,
@@ -55,11 +56,34 @@ def test_a_buy_stop_fires_when_a_trade_prints_at_its_stop_price() -> None:
     evs = x.apply(t)
     assert evs == [
         TradeExecuted(M, seq + 1, 1, 50, 2, "buy", "mint", 0, 1, 2, "buy", "no", 0, 4, 1, "yes", 0),
-        OrderUpdated(done(place(1, 2, "buy", "no", 2, 50), "filled", "filled", filled_qty=2, filled_cost=100)),
+        OrderUpdated(
+            done(place(1, 2, "buy", "no", 2, 50), "filled", "filled", filled_qty=2, filled_cost=100)
+        ),
         OrderUpdated(done(t, "filled", "filled", filled_qty=2, filled_cost=100)),
         TradeExecuted(M, seq + 2, 2, 52, 3, "buy", "mint", 0, 2, 2, "buy", "no", 0, 3, 3, "yes", 0),
-        OrderUpdated(accepted(place(2, 2, "buy", "no", 5, 48), status="partially_filled", filled_qty=3, remaining_qty=2, filled_cost=144, hold=96, priority=2)),
-        OrderUpdated(done(s, "filled", "filled", filled_qty=3, filled_cost=156, price=99, tif="ioc", triggered=True)),
+        OrderUpdated(
+            accepted(
+                place(2, 2, "buy", "no", 5, 48),
+                status="partially_filled",
+                filled_qty=3,
+                remaining_qty=2,
+                filled_cost=144,
+                hold=96,
+                priority=2,
+            )
+        ),
+        OrderUpdated(
+            done(
+                s,
+                "filled",
+                "filled",
+                filled_qty=3,
+                filled_cost=156,
+                price=99,
+                tif="ioc",
+                triggered=True,
+            )
+        ),
         BookChanged(M, seq + 3, "ask", 50, 0),
         BookChanged(M, seq + 4, "ask", 52, 2),
     ]
@@ -149,9 +173,10 @@ def test_a_stop_already_hit_when_placed_fires_at_once() -> None:
     s = place(4, 3, "buy", "yes", 2, 60, type="stop_limit", stop_price=45)
     evs = x.apply(s)
     assert fills(evs) == [(4, 3, 55, 2)]
-    assert OrderUpdated(
-        done(s, "filled", "filled", filled_qty=2, filled_cost=110, triggered=True)
-    ) in evs
+    assert (
+        OrderUpdated(done(s, "filled", "filled", filled_qty=2, filled_cost=110, triggered=True))
+        in evs
+    )
 
 
 def test_a_sweep_fires_stops_at_every_price_it_prints_not_only_the_last() -> None:
@@ -175,3 +200,17 @@ def test_a_gtd_stop_limit_expires_while_it_waits() -> None:
     assert x.apply(Tick(ts=10)) == [OrderUpdated(done(s, "expired", "expired", updated_ts=10))]
     assert x.cash(1) == (10_000, 0)
     assert x.engine.markets[M].stops == []
+
+
+def test_netting_shrinks_a_waiting_sell_stop_like_any_other_sell() -> None:
+    x = Exchange()
+    x.give(1, "yes", 5)
+    s = place(1, 1, "sell", "yes", 5, type="stop", stop_price=30)
+    x.apply(s)
+    x.apply(place(2, 3, "buy", "yes", 3, 55))
+    evs = x.apply(place(3, 1, "buy", "no", 3, 45))  # nets 3 pairs: 2 YES left for 5 reserved
+    assert evs[2:4] == [
+        PositionNetted(M, 1, 3),
+        OrderUpdated(accepted(s, qty=2, remaining_qty=2, price=1, tif="ioc")),
+    ]
+    assert x.engine.markets[M].positions[1].yes_reserved == 2

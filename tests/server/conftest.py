@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import msgspec
 import pytest_asyncio
 import uvicorn
 import websockets
@@ -23,6 +24,9 @@ ADMIN_EMAIL = "admin@test.lfg"
 ADMIN_PASSWORD = "Admin-Pass-1234!"
 PASSWORD = "Trader-Pass-1234!"
 _seq = itertools.count(1)
+NO_RATE_LIMITS = {
+    f.name: "off" for f in msgspec.structs.fields(config.Settings) if f.name.startswith("rate_")
+}
 
 
 def free_port() -> int:
@@ -153,6 +157,9 @@ async def serve(pg_server: object, **settings: Any) -> AsyncIterator[Live]:
         "admin_password": ADMIN_PASSWORD,
         "jwt_secret": "test-secret-" + "x" * 40,
         "shards": 2,
+        # Tests send far more requests a minute than people do, all from 127.0.0.1;
+        # the limits themselves are tested in test_ratelimit.py with their own settings.
+        **NO_RATE_LIMITS,
         **settings,
     }
     app = build_app(config.load({}, port=port, **overrides), dsn)

@@ -4,7 +4,10 @@ and each error code with an input that causes it."""
 import time
 from typing import Any
 
+import httpx
+import jsonschema
 import pytest
+import pytest_asyncio
 
 from tests.server.conftest import Live
 from tests.server.ledger import assert_money_conserved
@@ -17,8 +20,21 @@ from tests.server.wire import (
     account,
     assert_order,
     assert_rest_error,
+    pages,
     rest_order,
 )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def penniless(live: Live) -> tuple[int, str]:
+    """A user with no money, shared by the tests that only need a valid token."""
+    return await live.user(credit=0)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def shared_market(live: Live) -> str:
+    return await live.market()
+
 
 # ------------------------------------------------------------------ ops
 
@@ -171,20 +187,9 @@ async def test_markets_list_filters_by_status_and_pages_by_cursor(live: Live) ->
     assert everything["next_cursor"] is None
     all_tickers = [m["ticker"] for m in everything["markets"]]
     assert all_tickers == sorted(all_tickers) and set(tickers) <= set(all_tickers)
-    paged: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 2}
-        if cursor:
-            params["cursor"] = cursor
-        page = (await live.http.get("/markets", params=params)).json()
-        assert set(page) == {"markets", "next_cursor"}
-        assert len(page["markets"]) <= 2
-        paged += [m["ticker"] for m in page["markets"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert paged == all_tickers
+    paged = await pages(live, "/markets", "markets", limit=2)
+    assert all(len(p) <= 2 for p in paged)
+    assert [m["ticker"] for p in paged for m in p] == all_tickers
 
 
 async def test_unknown_market_is_not_found_on_every_market_route(live: Live) -> None:
@@ -241,19 +246,9 @@ async def test_trades_are_newest_first_and_page_by_cursor(live: Live) -> None:
     assert {t["taker_side"] for t in trades} == {"sell"}  # buying NO sells YES
     assert all(t["market"] == ticker for t in trades)
 
-    pages: list[list[str]] = []
-    cursor: str | None = None
-    while True:
-        params: dict[str, Any] = {"limit": 2}
-        if cursor is not None:
-            params["cursor"] = cursor
-        page = (await live.http.get(f"/markets/{ticker}/trades", params=params)).json()
-        pages.append([t["trade_id"] for t in page["trades"]])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert [len(p) for p in pages] == [2, 2, 1]
-    assert sum(pages, []) == [t["trade_id"] for t in trades]
+    paged = await pages(live, f"/markets/{ticker}/trades", "trades", limit=2)
+    assert [len(p) for p in paged] == [2, 2, 1]
+    assert [t for p in paged for t in p] == trades
 
 
 async def test_candles_are_ohlcv_of_the_trades_in_each_interval(live: Live) -> None:
@@ -271,7 +266,12 @@ async def test_candles_are_ohlcv_of_the_trades_in_each_interval(live: Live) -> N
             if c is None:
                 expect[bucket] = [t["price"]] * 4 + [t["qty"]]
             else:
-                c[1], c[2], c[3], c[4] = max(c[1], t["price"]), min(c[2], t["price"]), t["price"], c[4] + t["qty"]
+                c[1], c[2], c[3], c[4] = (
+                    max(c[1], t["price"]),
+                    min(c[2], t["price"]),
+                    t["price"],
+                    c[4] + t["qty"],
+                )
         r = await live.http.get(f"/markets/{ticker}/candles", params={"interval": interval})
         assert r.status_code == 200, r.text
         candles = r.json()["candles"]
@@ -364,31 +364,26 @@ async def test_orders_list_filters_by_status_and_market_and_pages_newest_first(
         return [o["order_id"] for o in r.json()["orders"]]
 
     everything = await listed()
-    assert everything == sorted(ids + [other_market], key=int, reverse=True)
+    assert everything == sorted([*ids, other_market], key=int, reverse=True)
     assert await listed(market=m1) == ids[::-1]
     assert await listed(market=m1, status="open") == ids[2:][::-1]
     assert await listed(market=m1, status="cancelled") == ids[:2][::-1]
     assert await listed(market=m2, status="open") == [other_market]
     assert await listed(market=m1, status="filled") == []
 
-    paged: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 2, "market": m1}
-        if cursor is not None:
-            params["cursor"] = cursor
-        page = (await live.http.get("/orders", params=params, headers=h)).json()
-        paged += [o["order_id"] for o in page["orders"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert paged == ids[::-1]
-    assert_rest_error(await live.http.get("/orders?status=bogus", headers=h), 400, "invalid_message")
+    paged = await pages(live, "/orders", "orders", h, limit=2, market=m1)
+    assert [len(p) for p in paged] == [2, 2, 1]
+    assert [o["order_id"] for p in paged for o in p] == ids[::-1]
+    assert_rest_error(
+        await live.http.get("/orders?status=bogus", headers=h), 400, "invalid_message"
+    )
 
 
-async def test_get_unknown_order_is_not_found(live: Live) -> None:
-    _, tok = await live.user()
-    assert_rest_error(await live.http.get("/orders/123456789", headers=live.h(tok)), 404, "not_found")
+async def test_get_unknown_order_is_not_found(live: Live, penniless: tuple[int, str]) -> None:
+    _, tok = penniless
+    assert_rest_error(
+        await live.http.get("/orders/123456789", headers=live.h(tok)), 404, "not_found"
+    )
     r = await live.http.delete("/orders/123456789", headers=live.h(tok))
     assert_rest_error(r, 404, "not_found")
 
@@ -401,7 +396,9 @@ async def test_delete_order_cancels_it_and_releases_its_hold(live: Live) -> None
     r = await live.http.delete(f"/orders/{oid}", headers=live.h(tok))
     assert r.status_code == 200
     assert set(r.json()) == {"order"}
-    assert_order(r.json()["order"], order_id=oid, status="cancelled", reason="user", remaining_qty=0)
+    assert_order(
+        r.json()["order"], order_id=oid, status="cancelled", reason="user", remaining_qty=0
+    )
     acct = await account(live, tok)
     assert (acct["available"], acct["held"]) == (10_000, 0)
     again = await live.http.delete(f"/orders/{oid}", headers=live.h(tok))
@@ -487,19 +484,8 @@ async def test_fills_page_newest_first_and_filter_by_market(live: Live) -> None:
     assert [(x["market"], x["price"]) for x in every] == [(m2, 50), (m1, 32), (m1, 31), (m1, 30)]
     only = (await live.http.get("/fills", params={"market": m1}, headers=h)).json()["fills"]
     assert [x["price"] for x in only] == [32, 31, 30]
-    paged: list[int] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 1}
-        if cursor is not None:
-            params["cursor"] = cursor
-        page = (await live.http.get("/fills", params=params, headers=h)).json()
-        assert len(page["fills"]) <= 1
-        paged += [x["price"] for x in page["fills"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert paged == [50, 32, 31, 30]
+    paged = await pages(live, "/fills", "fills", h, limit=1)
+    assert [[x["price"] for x in p] for p in paged] == [[50], [32], [31], [30], []]
 
 
 async def test_admin_credit_adds_play_money_to_available(live: Live) -> None:
@@ -516,17 +502,18 @@ async def test_admin_credit_adds_play_money_to_available(live: Live) -> None:
     [
         ("/admin/users/987654321/credit", {"amount": 5}, 404, "not_found"),
         ("/admin/users/abc/credit", {"amount": 5}, 400, "invalid_message"),
+        ("/admin/users/9999999999999999999/credit", {"amount": 5}, 400, "invalid_message"),
         ("/admin/users/{uid}/credit", {"amount": 0}, 400, "invalid_message"),
         ("/admin/users/{uid}/credit", {"amount": -5}, 400, "invalid_message"),
         ("/admin/users/{uid}/credit", {"amount": 10**13}, 400, "invalid_message"),
         ("/admin/users/{uid}/credit", {"amount": "5"}, 400, "invalid_message"),
     ],
-    ids=["unknown-user", "bad-user-id", "zero", "negative", "huge", "string"],
+    ids=["unknown-user", "bad-user-id", "user-id-over-int64", "zero", "negative", "huge", "string"],
 )
 async def test_admin_credit_refuses_bad_input(
-    live: Live, path: str, body: dict[str, Any], status: int, code: str
+    live: Live, penniless: tuple[int, str], path: str, body: dict[str, Any], status: int, code: str
 ) -> None:
-    uid, _ = await live.user(credit=0)
+    uid, _ = penniless
     assert_rest_error(await live.admin("POST", path.format(uid=uid), json=body), status, code)
 
 
@@ -540,14 +527,14 @@ async def test_each_trading_rejection_has_its_code_and_409(live: Live) -> None:
     _, poor = await live.user(credit=100)
     assert (await rest_order(live, rich, ticker, price=40, qty=5)).status_code == 201
     cases = [
-        (rich, {"market": halted}, "market_not_open"),
-        (poor, {"price": 50, "qty": 3}, "insufficient_funds"),
-        (rich, {"side": "sell", "price": 50}, "insufficient_position"),
-        (rich, {"outcome": "no", "price": 60, "post_only": True}, "post_only_would_cross"),
-        (poor, {"outcome": "no", "price": 60, "qty": 1, "tif": "fok"}, "fok_unfillable"),
+        (rich, halted, {}, "market_not_open"),
+        (poor, ticker, {"price": 50, "qty": 3}, "insufficient_funds"),
+        (rich, ticker, {"side": "sell", "price": 50}, "insufficient_position"),
+        (rich, ticker, {"outcome": "no", "price": 60, "post_only": True}, "post_only_would_cross"),
+        (rich, ticker, {"outcome": "no", "price": 59, "qty": 1, "tif": "fok"}, "fok_unfillable"),
     ]
-    for tok, terms, code in cases:
-        assert_rest_error(await rest_order(live, tok, ticker, **terms), 409, code)
+    for tok, market, terms, code in cases:
+        assert_rest_error(await rest_order(live, tok, market, **terms), 409, code)
     # FOK of 6 against 5 resting: unfillable, nothing done
     _, other = await live.user()
     r = await rest_order(live, other, ticker, outcome="no", price=60, qty=6, tif="fok")
@@ -555,7 +542,15 @@ async def test_each_trading_rejection_has_its_code_and_409(live: Live) -> None:
     assert_rest_error(await rest_order(live, rich, "NOPE"), 404, "not_found")
     book = (await live.http.get(f"/markets/{ticker}/book")).json()
     assert (book["bids"], book["asks"]) == ([[40, 5]], [])
-    await assert_money_conserved(live.dsn)
+
+
+async def test_a_rejected_buy_keeps_the_cash_credited_before_it(live: Live) -> None:
+    """Credits wait in `cash_deltas` until the user's account row is next locked; a buy
+    that is then rejected must not drop them (shard.py folds them, then writes nothing)."""
+    ticker = await live.market()
+    _, poor = await live.user(credit=100)
+    assert_rest_error(await rest_order(live, poor, ticker, qty=3), 409, "insufficient_funds")
+    assert await account(live, poor) == {"available": 100, "held": 0, "positions": []}
 
 
 # ------------------------------------------------------------------ malformed REST input
@@ -574,7 +569,6 @@ async def test_each_trading_rejection_has_its_code_and_409(live: Live) -> None:
         (b'{"market": "M", "side": "buy", "outcome": "yes", "qty": 1000000000000, "price": 5}', {}),
         (b'{"side": "buy", "outcome": "yes", "qty": 1, "price": 5}', {}),
         (b"\xff\xfe", {}),
-        (b'{"market": "' + b"A" * (1 << 20) + b'"}', {}),
     ],
     ids=[
         "not-json",
@@ -587,19 +581,33 @@ async def test_each_trading_rejection_has_its_code_and_409(live: Live) -> None:
         "qty-1e12",
         "no-market",
         "not-utf8",
-        "1MB-body",
     ],
 )
 async def test_malformed_order_bodies_are_invalid_message(
-    live: Live, content: bytes, headers: dict[str, str]
+    live: Live, penniless: tuple[int, str], content: bytes, headers: dict[str, str]
 ) -> None:
-    _, tok = await live.user(credit=0)
+    _, tok = penniless
     r = await live.http.post(
         "/orders",
         content=content,
         headers={**live.h(tok), "Content-Type": "application/json", **headers},
     )
     assert_rest_error(r, 400, "invalid_message")
+    assert (await live.http.get(live.url + "/health")).status_code == 200
+
+
+@pytest.mark.parametrize("size", [64 * 1024 + 1, 1 << 20])
+async def test_a_body_over_64_kib_is_refused_413_before_it_is_read(
+    live: Live, penniless: tuple[int, str], size: int
+) -> None:
+    body = b'{"market": "' + b"A" * (size - 14) + b'"}'
+    assert len(body) == size
+    r = await live.http.post(
+        "/orders",
+        content=body,
+        headers={**live.h(penniless[1]), "Content-Type": "application/json"},
+    )
+    assert_rest_error(r, 413, "invalid_message")
     assert (await live.http.get(live.url + "/health")).status_code == 200
 
 
@@ -627,18 +635,21 @@ async def test_malformed_order_bodies_are_invalid_message(
         "/orders/-1",
         "/orders/99999999999999999999",
         "/orders/9999999999999999999",
+        "/orders/%C2%B2",
     ],
 )
-async def test_bad_query_parameters_and_ids_are_invalid_message(live: Live, path: str) -> None:
-    ticker = await live.market()
-    _, tok = await live.user(credit=0)
-    r = await live.http.get(path.format(t=ticker), headers=live.h(tok))
+async def test_bad_query_parameters_and_ids_are_invalid_message(
+    live: Live, penniless: tuple[int, str], shared_market: str, path: str
+) -> None:
+    r = await live.http.get(path.format(t=shared_market), headers=live.h(penniless[1]))
     assert_rest_error(r, 400, "invalid_message")
 
 
-async def test_out_of_range_order_ids_are_refused_on_cancel_too(live: Live) -> None:
-    _, tok = await live.user(credit=0)
-    for oid in ("99999999999999999999", "9999999999999999999", "abc"):
+async def test_out_of_range_order_ids_are_refused_on_cancel_too(
+    live: Live, penniless: tuple[int, str]
+) -> None:
+    _, tok = penniless
+    for oid in ("99999999999999999999", "9999999999999999999", "abc", "%C2%B2"):
         r = await live.http.delete(f"/orders/{oid}", headers=live.h(tok))
         assert_rest_error(r, 400, "invalid_message")
 
@@ -647,3 +658,89 @@ async def test_unknown_route_is_not_found_and_wrong_method_is_refused(live: Live
     assert_rest_error(await live.http.get("/nope"), 404, "not_found")
     r = await live.http.put("/markets")
     assert r.status_code == 405 and r.json()["code"] == "invalid_message"
+
+
+# ------------------------------------------------------------------ the machine-readable contract
+
+TABLE = [
+    ("post", "/auth/register"),
+    ("post", "/auth/login"),
+    ("post", "/auth/refresh"),
+    ("post", "/auth/logout"),
+    ("get", "/me"),
+    ("post", "/me/api-keys"),
+    ("get", "/me/api-keys"),
+    ("delete", "/me/api-keys/{key_id}"),
+    ("get", "/markets"),
+    ("get", "/markets/{ticker}"),
+    ("get", "/markets/{ticker}/book"),
+    ("get", "/markets/{ticker}/trades"),
+    ("get", "/markets/{ticker}/candles"),
+    ("post", "/orders"),
+    ("get", "/orders"),
+    ("get", "/orders/{order_id}"),
+    ("delete", "/orders/{order_id}"),
+    ("delete", "/orders"),
+    ("get", "/fills"),
+    ("get", "/account"),
+    ("post", "/admin/markets"),
+    ("post", "/admin/markets/{ticker}/halt"),
+    ("post", "/admin/markets/{ticker}/open"),
+    ("post", "/admin/markets/{ticker}/close"),
+    ("post", "/admin/markets/{ticker}/resolve"),
+    ("post", "/admin/users/{user_id}/credit"),
+]
+
+
+async def test_openapi_describes_every_rest_route_of_the_protocol(live: Live) -> None:
+    r = await live.http.get("/openapi.json")
+    assert r.status_code == 200
+    spec = r.json()
+    assert spec["openapi"].startswith("3.1")
+    described = {(m, p.removeprefix("/api/v1")) for p, ops in spec["paths"].items() for m in ops}
+    assert set(TABLE) <= described, sorted(set(TABLE) - described)
+
+
+async def test_rest_replies_validate_against_their_openapi_schemas(live: Live) -> None:
+    spec = (await live.http.get("/openapi.json")).json()
+
+    def check(r: httpx.Response, method: str, path: str) -> None:
+        responses = spec["paths"]["/api/v1" + path][method]["responses"]
+        assert str(r.status_code) in responses, (method, path, r.status_code, r.text)
+        schema = responses[str(r.status_code)]["content"]["application/json"]["schema"]
+        jsonschema.validate(r.json(), {**schema, "components": spec["components"]})
+
+    ticker = await live.market()
+    uid, ta = await live.user(credit=10_000)
+    _, tb = await live.user(credit=10_000)
+    check(await live.http.get("/markets"), "get", "/markets")
+    check(await live.http.get(f"/markets/{ticker}"), "get", "/markets/{ticker}")
+    r = await rest_order(live, ta, ticker, price=60, qty=5)
+    check(r, "post", "/orders")
+    oid = r.json()["order"]["order_id"]
+    check(await rest_order(live, tb, ticker, outcome="no", price=40, qty=2), "post", "/orders")
+    check(await live.http.get(f"/markets/{ticker}/book"), "get", "/markets/{ticker}/book")
+    check(await live.http.get(f"/markets/{ticker}/trades"), "get", "/markets/{ticker}/trades")
+    check(await live.http.get(f"/markets/{ticker}/candles"), "get", "/markets/{ticker}/candles")
+    h = live.h(ta)
+    check(await live.http.get("/orders", headers=h), "get", "/orders")
+    check(await live.http.get(f"/orders/{oid}", headers=h), "get", "/orders/{order_id}")
+    check(await live.http.get("/fills", headers=h), "get", "/fills")
+    check(await live.http.get("/account", headers=h), "get", "/account")
+    check(await live.http.get("/me", headers=h), "get", "/me")
+    check(await live.http.delete(f"/orders/{oid}", headers=h), "delete", "/orders/{order_id}")
+    check(await live.http.delete("/orders", headers=h), "delete", "/orders")
+    r = await live.admin("POST", "/admin/markets", json={"ticker": "OPENAPI", "title": "t"})
+    check(r, "post", "/admin/markets")
+    for action in ("halt", "open", "close"):
+        r = await live.admin("POST", f"/admin/markets/OPENAPI/{action}")
+        check(r, "post", f"/admin/markets/{{ticker}}/{action}")
+    r = await live.admin("POST", "/admin/markets/OPENAPI/resolve", json={"result": "void"})
+    check(r, "post", "/admin/markets/{ticker}/resolve")
+    r = await live.admin("POST", f"/admin/users/{uid}/credit", json={"amount": 5})
+    check(r, "post", "/admin/users/{user_id}/credit")
+    # errors use the error schema (the `default` response)
+    err = await live.http.get("/markets/NOPE")
+    schema = spec["paths"]["/api/v1/markets/{ticker}"]["get"]["responses"]["default"]
+    body_schema = schema["content"]["application/json"]["schema"]
+    jsonschema.validate(err.json(), {**body_schema, "components": spec["components"]})

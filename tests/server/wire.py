@@ -135,3 +135,22 @@ async def account(live: Live, token: str) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+async def pages(
+    live: Live, path: str, key: str, headers: dict[str, str] | None = None, **params: Any
+) -> list[list[dict[str, Any]]]:
+    """Walk a paged list (`{key: [...], "next_cursor": ...}`) to its end; the pages."""
+    out: list[list[dict[str, Any]]] = []
+    cursor = None
+    while len(out) < 1000:
+        q = dict(params) if cursor is None else {**params, "cursor": cursor}
+        r = await live.http.get(path, params=q, headers=headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert set(body) == {key, "next_cursor"}, body
+        out.append(body[key])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return out
+    raise AssertionError("paging never ended")

@@ -6,12 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-# Find Python >= 3.12: python3.13, python3.12, then pyenv's versions folder.
-PYTHON ?= $(shell for c in python3.13 python3.12 python3; do \
+# Find Python >= 3.12, preferring 3.12: the embedded PostgreSQL (pgserver) ships wheels for
+# CPython 3.12 only; on 3.13 LFG runs but needs DATABASE_URL. Tries python3.12, python3.13,
+# python3, then pyenv's versions folder (3.12 first).
+PYTHON ?= $(shell for c in python3.12 python3.13 python3; do \
 	  p=$$(command -v $$c 2>/dev/null) && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
 	done; \
 	root=$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv); \
-	for p in $$(ls -d $$root/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+	for p in $$(ls -d $$root/versions/3.12*/bin/python3 2>/dev/null | sort -rV) $$(ls -d $$root/versions/3.1[3-9]*/bin/python3 2>/dev/null | sort -V); do \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
 	done)
 
@@ -20,7 +22,7 @@ PYTHON ?= $(shell for c in python3.13 python3.12 python3; do \
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	@if [ -z "$(PYTHON)" ]; then echo "error: LFG needs Python 3.12 or newer (tried python3.13, python3.12, python3 and pyenv's versions). Install one, or run: make PYTHON=/path/to/python3.12 ..."; exit 1; fi
+	@if [ -z "$(PYTHON)" ]; then echo "error: LFG needs Python 3.12 or newer (tried python3.12, python3.13, python3 and the pyenv versions folder). Install one, or run: make PYTHON=/path/to/python3.12 ..."; exit 1; fi
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'

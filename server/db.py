@@ -72,7 +72,13 @@ class LocalPostgres:
     tests. It listens on a Unix socket only."""
 
     def __init__(self, data_dir: str | Path) -> None:
-        import pgserver  # imported here: only embedded mode needs it
+        try:
+            import pgserver  # imported here: only embedded mode needs it
+        except ImportError:
+            raise RuntimeError(
+                "no local PostgreSQL: the pgserver package is not installed (it has wheels for "
+                "Python 3.12 only). Set DATABASE_URL to a PostgreSQL server, or use Python 3.12."
+            ) from None
 
         path = Path(data_dir).resolve() / "pg"
         path.mkdir(parents=True, exist_ok=True)

@@ -81,9 +81,7 @@ async def test_a_client_still_too_slow_is_disconnected_with_1013() -> None:
     hub.add_client(client)
     hub.install_replica("M", 0, [], [])
     hub.subscribe(client, "book:M")
-    seq = 0
-    for _ in range(60):
-        seq += 1
+    for seq in range(1, 61):
         hub.publish(BatchOut([delta(seq)], [], [], []))
     for _ in range(5):
         await asyncio.sleep(0)

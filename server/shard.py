@@ -416,7 +416,7 @@ class Shard:
             ):
                 self.engine.restore_position(r["market"], r["user_id"], r["yes"], r["no"])
             rows = await conn.fetch(
-                f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders "
+                f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders "  # nosec B608  # constant column names
                 "WHERE market = ANY($1::text[]) AND status IN ('open', 'partially_filled') "
                 "ORDER BY (priority = 0), priority, order_id",
                 tickers,
@@ -481,7 +481,7 @@ class Shard:
         lock: set[int] = set()
         for c in cmds:
             if (type(c) is PlaceOrder and c.side == "buy") or type(c) is DebitCash:
-                lock.add(c.user)  # type: ignore[attr-defined]
+                lock.add(c.user)
         t0 = time.perf_counter()
         async with conn.transaction():
             locked: dict[int, list[int]] = {}
@@ -495,11 +495,11 @@ class Shard:
                     bal[1] += r["d_held"]
                 engine.take_cash_changes()
                 for uid in users:
-                    bal = locked.get(uid)
-                    if bal is None:  # no account row: the user does not exist
+                    row = locked.get(uid)
+                    if row is None:  # no account row: the user does not exist
                         engine.set_balance(uid, 0, 0)
                     else:
-                        engine.set_balance(uid, bal[0], bal[1])
+                        engine.set_balance(uid, row[0], row[1])
             t1 = time.perf_counter()
             results = [engine.apply(c) for c in cmds]
             t2 = time.perf_counter()
@@ -596,14 +596,15 @@ class Shard:
             await conn.execute(UPSERT_POSITIONS, pm, pu, py, pn)
         if touched_markets:
             rows: list[list[Any]] = [[] for _ in range(11)]
-            for t in sorted(touched_markets):
-                mk = engine.markets.get(t)
-                if mk is None:
+            for ticker in sorted(touched_markets):
+                touched = engine.markets.get(ticker)
+                if touched is None:
                     continue
+                mk = touched
                 bids, asks = mk.book.bids, mk.book.asks
                 for i, v in enumerate(
                     (
-                        t,
+                        ticker,
                         mk.status,
                         mk.result,
                         mk.seq,
@@ -631,27 +632,25 @@ class Shard:
                 await conn.copy_records_to_table(
                     "commands", records=recs, columns=("command_id", "shard_id", "result", "ts")
                 )
+        # Every locked account is written back, changed or not: its pending deltas were
+        # folded into it (and deleted) at the start of the batch.
         cash = engine.take_cash_changes()
+        au: list[int] = []
+        aa: list[int] = []
+        ah: list[int] = []
+        for uid in sorted(locked):
+            bal = locked[uid]
+            d_av, d_held = cash.pop(uid, (0, 0))
+            au.append(uid)
+            aa.append(bal[0] + d_av)
+            ah.append(bal[1] + d_held)
+        if au:
+            await conn.execute(UPDATE_ACCOUNTS, au, aa, ah)
         if cash:
-            au: list[int] = []
-            aa: list[int] = []
-            ah: list[int] = []
-            deltas: list[tuple[int, int, int]] = []
-            for uid in sorted(cash):
-                d_av, d_held = cash[uid]
-                bal = locked.get(uid)
-                if bal is not None:
-                    au.append(uid)
-                    aa.append(bal[0] + d_av)
-                    ah.append(bal[1] + d_held)
-                else:
-                    deltas.append((uid, d_av, d_held))
-            if au:
-                await conn.execute(UPDATE_ACCOUNTS, au, aa, ah)
-            if deltas:
-                await conn.copy_records_to_table(
-                    "cash_deltas", records=deltas, columns=("user_id", "d_available", "d_held")
-                )
+            deltas = [(uid, d_av, d_held) for uid, (d_av, d_held) in sorted(cash.items())]
+            await conn.copy_records_to_table(
+                "cash_deltas", records=deltas, columns=("user_id", "d_available", "d_held")
+            )
 
 
 def _trade_rows(

@@ -12,7 +12,11 @@ Rules implemented here (DESIGN.md §1):
   buy meets sell of one outcome transfers contracts and cash;
 - a buy holds price x qty (plus the most fee it can owe) of its own outcome's price; fills
   spend the hold at the maker's price and release the rest; a sell reserves contracts;
-- complete YES/NO pairs held by one user are merged at once and paid 100 each (netting).
+- complete YES/NO pairs held by one user are merged at once and paid 100 each (netting);
+- a stop fires when any trade prints at or through its stop price (own-outcome cents), and
+  stops fire in the order they were placed;
+- a fill-or-kill order is checked against exactly what matching would fill, including
+  makers' sells that netting would shrink on the way.
 """
 
 import heapq

@@ -23,10 +23,8 @@ import json
 import multiprocessing as mp
 import os
 import random
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,16 +35,18 @@ from typing import Any
 import httpx
 import websockets
 
-ADMIN_EMAIL = "bench-admin@lfg.local"
-ADMIN_PASSWORD = "Bench-Admin-Pass-1!"
-TRADER_PASSWORD = "Bench-Trader-Pass-1!"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from loadtest.harness import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    TRADER_PASSWORD,
+    Http,
+    free_port,
+    metric_sum,
+    start_lfg,
+    start_peer,
+    wait_http,
+)
+from loadtest.harness import scrape as scrape_samples
 
 
 @dataclass
@@ -194,51 +194,6 @@ async def trade_watcher(url: str, markets: list[str], deadline: float, res: Resu
 # ---------------------------------------------------------------------------- REST bots
 
 
-class Http:
-    """A minimal HTTP/1.1 keep-alive client: one request in flight, no overhead."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.r: asyncio.StreamReader
-        self.w: asyncio.StreamWriter
-
-    async def connect(self) -> None:
-        self.r, self.w = await asyncio.open_connection(self.host, self.port)
-
-    async def request(
-        self, method: str, path: str, body: bytes | None = None, headers: str = ""
-    ) -> tuple[int, bytes]:
-        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{headers}"
-        if body is not None:
-            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        self.w.write(head.encode() + b"\r\n" + (body or b""))
-        status_line = await self.r.readline()
-        status = int(status_line.split()[1])
-        length = 0
-        chunked = False
-        while True:
-            line = await self.r.readline()
-            if line in (b"\r\n", b""):
-                break
-            k, _, v = line.decode().partition(":")
-            k = k.lower()
-            if k == "content-length":
-                length = int(v)
-            elif k == "transfer-encoding" and "chunked" in v:
-                chunked = True
-        if chunked:
-            data = b""
-            while True:
-                size = int((await self.r.readline()).strip(), 16)
-                if size == 0:
-                    await self.r.readline()
-                    break
-                data += await self.r.readexactly(size)
-                await self.r.readline()
-            return status, data
-        return status, await self.r.readexactly(length)
-
-
 async def rest_bot(
     base: str,
     flavour: str,
@@ -249,9 +204,7 @@ async def rest_bot(
     res: Result,
     t0: float,
 ) -> None:
-    m = re.match(r"http://([^:/]+):(\d+)", base)
-    assert m
-    http = Http(m.group(1), int(m.group(2)))
+    http = Http.for_url(base)
     await http.connect()
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
     open_ids: list[tuple[str, str]] = []
@@ -395,50 +348,6 @@ def drive(users: list[tuple[str, int]], procs: int, **spec: Any) -> tuple[Result
 # ---------------------------------------------------------------------------- servers
 
 
-def start_lfg(data_dir: str, port: int, shards: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "LFG_ADMIN_EMAIL": ADMIN_EMAIL,
-        "LFG_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "LFG_JWT_SECRET": "bench-secret-" + "z" * 40,
-        "LFG_LOG_LEVEL": "WARNING",
-        "LFG_SHARDS": str(shards),
-        "LFG_MAX_OPEN_ORDERS": "100000",
-    }
-    env.pop("DATABASE_URL", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir", data_dir],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-def start_peer(data_dir: str, port: int, markets: list[str]) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "ME_DATA_DIR": data_dir,
-        "ME_FSYNC": "1",
-        "ME_MARKETS": ",".join(f"{m}:1:1" for m in markets),
-    }
-    exe = shutil.which("matching-engine", path=os.path.dirname(sys.executable)) or "matching-engine"
-    return subprocess.Popen(
-        [exe, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    end = time.time() + timeout
-    while time.time() < end:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} did not come up")
-
-
 def setup_lfg(base: str, n_users: int, markets: list[str]) -> list[tuple[str, int]]:
     with httpx.Client(base_url=base + "/api/v1", timeout=30) as h:
         admin = h.post(
@@ -467,17 +376,11 @@ def setup_lfg(base: str, n_users: int, markets: list[str]) -> list[tuple[str, in
 
 
 def scrape(bases: list[str]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    text = "\n".join(httpx.get(b + "/metrics", timeout=10).text for b in bases)
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        m = re.match(
-            r"^(lfg_batch_size_(?:sum|count)|lfg_trades_total)(\{[^}]*\})? ([0-9.e+-]+)$", line
-        )
-        if m:
-            out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(3))
-    return out
+    samples = scrape_samples(bases)
+    return {
+        name: metric_sum(samples, name)
+        for name in ("lfg_batch_size_sum", "lfg_batch_size_count", "lfg_trades_total")
+    }
 
 
 def pct(xs: list[float], p: float) -> float:

@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import sys
+from typing import Any
 
 import uvicorn
 from loguru import logger
@@ -93,7 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _distributed_settings(args: argparse.Namespace, **overrides: object) -> config.Settings:
+def _distributed_settings(args: argparse.Namespace, **overrides: Any) -> config.Settings:
     try:
         settings = config.load(embedded=False, **overrides)
     except config.ConfigError as exc:

@@ -215,7 +215,7 @@ class Cluster:
             r.close()
         if v is None:
             return None
-        pid = int(v.decode().rsplit("-", 1)[1])
+        pid = int((v.decode() if isinstance(v, bytes) else v).rsplit("-", 1)[1])
         for p in self.shard_procs.get(shard_id, []):
             if p.alive() and p.pid == pid:
                 return p

@@ -139,10 +139,10 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
             values[field.name] = raw
     values.update({k: v for k, v in overrides.items() if v is not None})
     s = Settings(**values)
-    for field, (lo, hi) in _LIMITS.items():
-        v = getattr(s, field)
+    for limited, (lo, hi) in _LIMITS.items():
+        v = getattr(s, limited)
         if not lo <= v <= hi:
-            raise ConfigError(f"{env_name(field)} must be between {lo} and {hi}, got {v}")
+            raise ConfigError(f"{env_name(limited)} must be between {lo} and {hi}, got {v}")
     if s.db_pool_min > s.db_pool_max:
         raise ConfigError("LFG_DB_POOL_MIN must not exceed LFG_DB_POOL_MAX")
     if s.log_level.upper() not in ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR"):
@@ -151,12 +151,12 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         )
     if s.jwt_secret is not None and len(s.jwt_secret) < 32:
         raise ConfigError("LFG_JWT_SECRET must be at least 32 characters")
-    for field in msgspec.structs.fields(Settings):
-        if field.name.startswith("rate_"):
+    for rate_field in msgspec.structs.fields(Settings):
+        if rate_field.name.startswith("rate_"):
             try:
-                parse_rate(getattr(s, field.name))
+                parse_rate(getattr(s, rate_field.name))
             except ValueError as exc:
-                raise ConfigError(f"{env_name(field.name)}: {exc}") from None
+                raise ConfigError(f"{env_name(rate_field.name)}: {exc}") from None
     for origin in cors_origins(s):
         if not _ORIGIN_RE.fullmatch(origin):
             raise ConfigError(

@@ -138,9 +138,11 @@ class _InterceptHandler(logging.Handler):
         except ValueError:
             level = record.levelno
         name = record.name
-        logger.patch(lambda r: r.update(name=name)).opt(exception=record.exc_info).log(
-            level, record.getMessage()
-        )
+
+        def rename(r: "Record") -> None:
+            r["name"] = name
+
+        logger.patch(rename).opt(exception=record.exc_info).log(level, record.getMessage())
 
 
 def setup_logging(level: str = "INFO", json: bool | None = None) -> None:

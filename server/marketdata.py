@@ -74,12 +74,16 @@ def render(engine: Engine, results: Sequence[tuple[Command, list[Event]]]) -> Ba
             if t is BookChanged:
                 public.append(
                     PublicMsg(
-                        e.market,
+                        e.market,  # type: ignore[attr-defined]
                         BOOK,
                         BookDeltaMsg(
-                            market=e.market, seq=e.seq, side=e.side, price=e.price, qty=e.qty
+                            market=e.market,  # type: ignore[attr-defined]
+                            seq=e.seq,  # type: ignore[attr-defined]
+                            side=e.side,  # type: ignore[attr-defined]
+                            price=e.price,  # type: ignore[attr-defined]
+                            qty=e.qty,  # type: ignore[attr-defined]
                         ),
-                    )  # type: ignore[attr-defined]
+                    )
                 )
                 touched[e.market] = True  # type: ignore[attr-defined]
             elif t is OrderUpdated:
@@ -96,10 +100,15 @@ def render(engine: Engine, results: Sequence[tuple[Command, list[Event]]]) -> Ba
                 result = e.result if t is MarketStatusChanged else None  # type: ignore[attr-defined]
                 public.append(
                     PublicMsg(
-                        e.market,
+                        e.market,  # type: ignore[attr-defined]
                         STATUS,
-                        MarketMsg(market=e.market, seq=e.seq, status=status, result=result),
-                    )  # type: ignore[attr-defined]
+                        MarketMsg(
+                            market=e.market,  # type: ignore[attr-defined]
+                            seq=e.seq,  # type: ignore[attr-defined]
+                            status=status,
+                            result=result,
+                        ),
+                    )
                 )
                 touched[e.market] = True  # type: ignore[attr-defined]
             elif t is PositionNetted or t is PayoutMade or t is CashCredited or t is CashDebited:

@@ -26,6 +26,7 @@ separately, per account (`LFG_RATE_LOGIN_FAILURES`) and per IP
 from that IP are refused with `rate_limited` before the password is checked.
 """
 
+import functools
 import hashlib
 import ipaddress
 import math
@@ -95,7 +96,7 @@ class Limiter(Protocol):
 class MemoryLimiter:
     """Buckets in this process. At most `max_keys` buckets are kept: when there are
     more, buckets that have refilled completely (the same as new ones) are dropped, then
-    the least recently used half if that was not enough."""
+    the older half (by creation) if that was not enough."""
 
     def __init__(
         self, *, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
@@ -104,26 +105,27 @@ class MemoryLimiter:
         self._max_keys = max_keys
         self._clock = clock
 
-    def _tokens(self, key: str, rate: Rate, now: float) -> float:
-        b = self._buckets.get(key)
-        if b is None:
-            return float(rate.burst)
-        return min(float(rate.burst), b[0] + (now - b[1]) * rate.per_s)
-
     async def acquire(self, buckets: Sequence[Bucket], *, need: int = 1, cost: int = 1) -> float:
         now = self._clock()
-        levels = [self._tokens(key, rate, now) for key, rate in buckets]
+        store = self._buckets
+        levels = []
         wait = 0.0
-        for (_, rate), tokens in zip(buckets, levels, strict=True):
+        for key, rate in buckets:
+            b = store.get(key)
+            tokens = float(rate.burst)
+            if b is not None:
+                refilled = b[0] + (now - b[1]) * rate.per_s
+                if refilled < tokens:
+                    tokens = refilled
             if tokens < need:
                 wait = max(wait, (need - tokens) / rate.per_s)
+            levels.append(tokens)
         if wait > 0:
             return wait
         if cost:
             for (key, rate), tokens in zip(buckets, levels, strict=True):
-                self._buckets.pop(key, None)  # re-insert: the dict stays in LRU order
-                self._buckets[key] = (max(0.0, tokens - cost), now, rate)
-            if len(self._buckets) > self._max_keys:
+                store[key] = (tokens - cost if tokens > cost else 0.0, now, rate)
+            if len(store) > self._max_keys:
                 self._sweep(now)
         return 0.0
 
@@ -212,6 +214,7 @@ class RedisLimiter:
         return None
 
 
+@functools.lru_cache(maxsize=65536)
 def ip_key(ip: str) -> str:
     """The bucket name of a client address: IPv4 as is, IPv6 by its /64."""
     try:

@@ -90,7 +90,8 @@ class GatewayBus:
             return fut
         rid = uuid.uuid4().hex
         deadline = int(time.time() * 1000 + timeout_s * 1000)
-        req = bus.Request(kind, rid, self.reply_channel, deadline, cmd, market)
+        # Every concrete Command is a member of the AnyCommand union.
+        req = bus.Request(kind, rid, self.reply_channel, deadline, cmd, market)  # type: ignore[arg-type]
         self.pending[rid] = fut
         self._outq.append((shard_id, bus.encode(req)))
         self._send_wake.set()
@@ -264,7 +265,7 @@ class RemoteShard:
             if r.code is not None:
                 out.set_exception(ApiError(r.code, r.message))
             else:
-                out.set_result(bus.decode_events(r.events))
+                out.set_result(bus.decode_events(r.events))  # type: ignore[arg-type]
 
         inner.add_done_callback(done)
         return out

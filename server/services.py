@@ -32,7 +32,7 @@ from server.db import now_ms
 from server.errors import ApiError
 from server.gateway.hub import Hub
 from server.marketdata import render
-from server.schema import AccountMsg, Order, OrderFields, PositionView, order_view
+from server.schema import AccountMsg, Order, OrderFields, PlaceOp, PositionView, order_view
 from server.shard import Shard
 
 
@@ -191,7 +191,8 @@ class Services:
         sid = self.market_shard.get(market)
         if sid is None:
             raise ApiError("not_found", f"unknown market {market!r}")
-        return self.shards[sid]
+        shard: Shard = self.shards[sid]
+        return shard
 
     async def _market_of_order(self, user: int, order_id: int | None, coid: str | None) -> str:
         if order_id is not None:
@@ -220,7 +221,7 @@ class Services:
     def _timeout(self) -> float:
         return self.settings.command_timeout_ms / 1000
 
-    async def prepare_place(self, user: int, f: OrderFields) -> tuple[Shard, PlaceOrder]:
+    async def prepare_place(self, user: int, f: OrderFields | PlaceOp) -> tuple[Shard, PlaceOrder]:
         shard = await self.shard_for(f.market)
         oid = await self.ids.next()
         cmd = PlaceOrder(
@@ -302,7 +303,7 @@ class Services:
             check(evs)
             for e in evs:
                 if type(e) is OrdersCancelled:
-                    total += e.count  # type: ignore[attr-defined]
+                    total += e.count
         return total
 
     async def credit(self, user: int, amount: int) -> None:
@@ -394,8 +395,8 @@ def check(evs: list[Event]) -> None:
     """Raise the engine's rejection, if the command was rejected."""
     for e in evs:
         if type(e) is CommandRejected:
-            metrics.ORDER_REJECTIONS.labels(str(e.reason)).inc()  # type: ignore[attr-defined]
-            raise ApiError(str(e.reason), e.message)  # type: ignore[attr-defined]
+            metrics.ORDER_REJECTIONS.labels(str(e.reason)).inc()
+            raise ApiError(str(e.reason), e.message)
 
 
 _ORDER_COUNTERS: dict[tuple[str, str], Any] = {}

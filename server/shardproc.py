@@ -11,6 +11,7 @@ deadline is answered `timeout`, never executed late.
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 import time
@@ -132,7 +133,7 @@ class ShardProcess:
                 await asyncio.sleep(0.05)
                 continue
             try:
-                res = await self.redis.xreadgroup(
+                res: Any = await self.redis.xreadgroup(
                     bus.GROUP,
                     self.consumer,
                     {self.stream: ">"},
@@ -204,7 +205,7 @@ class ShardProcess:
                 self.meta[id(cmd)] = (req.id, req.reply_to, entry_id)
                 self.shard.command_ids[id(cmd)] = req.id
                 fut = self.shard.enqueue(cmd, left)
-                fut.add_done_callback(lambda f, cmd=cmd: self._done(cmd, f))
+                fut.add_done_callback(functools.partial(self._done, cmd))
             else:
                 t = asyncio.create_task(self._job(req, entry_id, left))
                 self._jobs.add(t)

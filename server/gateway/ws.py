@@ -65,7 +65,7 @@ _LIMIT_CLASS: dict[type, str] = {
 _SENT: dict[type, Any] = {}
 
 
-def _sent_counter(t: type) -> Any:
+def _sent_counter(t: type[msgspec.Struct]) -> Any:
     c = _SENT.get(t)
     if c is None:
         c = _SENT[t] = metrics.WS_MESSAGES_SENT.labels(t.__struct_config__.tag or t.__name__)
@@ -75,7 +75,7 @@ def _sent_counter(t: type) -> Any:
 _RECEIVED: dict[type, Any] = {}
 
 
-def _received_counter(t: type) -> Any:
+def _received_counter(t: type[msgspec.Struct]) -> Any:
     c = _RECEIVED.get(t)
     if c is None:
         c = _RECEIVED[t] = metrics.WS_MESSAGES_RECEIVED.labels(t.__struct_config__.tag)

@@ -4,15 +4,16 @@
 -- table. Plain CREATE INDEX blocks writes to the table while it builds: on a large
 -- production table build the index CONCURRENTLY by hand first (same name), then migrate.
 
--- Cancel by client_order_id (services._market_of_order): a user's open order with that id,
--- without walking the user's order history.
-CREATE INDEX IF NOT EXISTS orders_user_client_open ON orders (user_id, client_order_id)
-    WHERE status IN ('open', 'partially_filled') AND client_order_id IS NOT NULL;
-
--- GET /orders?status=open: a user's open orders, newest first (a bot with a million
--- filled orders and ten open ones reads ten index entries, not a million).
+-- A user's open orders, newest first: GET /orders?status=open, and cancel by
+-- client_order_id (services._market_of_order). A bot with a million filled orders and ten
+-- open ones reads ten index entries, not a million.
 CREATE INDEX IF NOT EXISTS orders_user_open ON orders (user_id, order_id DESC)
     WHERE status IN ('open', 'partially_filled');
+
+-- Shard recovery: the positions still held in the shard's markets. Positions of resolved
+-- markets are paid out to zero and stay as rows: the partial index skips them.
+CREATE INDEX IF NOT EXISTS positions_held_by_market ON positions (market)
+    WHERE yes > 0 OR no > 0;
 
 -- `balances` read for a few users (REST /account, WebSocket account updates) summed the
 -- whole of cash_deltas first; per account, through cash_deltas_user, instead. Same

@@ -4,14 +4,22 @@ per test two freshly signed-up, credited traders on a new market, all through th
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Error,
+    Page,
+    async_playwright,
+    expect,
+)
 
 from tests.browser import ui
 from tests.conftest import new_database
@@ -33,6 +41,7 @@ def chromium() -> str:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser(chromium: str) -> AsyncIterator[Browser]:
+    shutil.rmtree(FAILURES, ignore_errors=True)  # only this run's failures
     async with async_playwright() as pw:
         b = await pw.chromium.launch(executable_path=chromium, args=ui.CHROMIUM_ARGS)
         try:
@@ -57,16 +66,18 @@ def server(pg_server: object, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @dataclass
 class Pages:
-    """Every page a test opened: JS errors are collected, and a failure screenshots them."""
+    """The pages a test uses: their uncaught JS errors fail the test, a failing test leaves
+    a full-page screenshot of each in test-artifacts/failures/."""
 
     pages: dict[str, Page] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     owned: list[BrowserContext] = field(default_factory=list)
+    listeners: list[tuple[Page, Callable[[Error], None]]] = field(default_factory=list)
 
     async def open(self, browser: Browser, base_url: str, name: str, **kw: Any) -> Page:
         """A page in a new browser context of its own (closed after the test)."""
         _, page = await ui.new_page(browser, base_url, **kw)
-        self.watch(name, page)
+        self.watch(name, page, own=True)
         return page
 
     async def sign_up(self, browser: Browser, base_url: str, name: str) -> ui.User:
@@ -74,10 +85,15 @@ class Pages:
         email = await ui.register(page, name)
         return ui.User(email, page, page.context)
 
-    def watch(self, name: str, page: Page, *, own: bool = True) -> None:
-        """Watch `page`; its context is closed after the test unless `own` is false."""
+    def watch(self, name: str, page: Page, *, own: bool = False) -> None:
+        """Watch `page` for this test; `own`: close its context after the test."""
         self.pages[name] = page
-        page.on("pageerror", lambda exc: self.errors.append(f"{name}: {exc}"))
+
+        def on_error(exc: Error) -> None:
+            self.errors.append(f"{name}: {exc}")
+
+        page.on("pageerror", on_error)
+        self.listeners.append((page, on_error))
         if own:
             self.owned.append(page.context)
 
@@ -100,6 +116,8 @@ async def pages(request: pytest.FixtureRequest) -> AsyncIterator[Pages]:
             if not page.is_closed():
                 path = FAILURES / f"{request.node.name}-{name}.png"
                 await page.screenshot(path=str(path), full_page=True)
+    for page, listener in watched.listeners:
+        page.remove_listener("pageerror", listener)
     for context in watched.owned:
         await context.close()
     assert not watched.errors, f"uncaught errors in the page: {watched.errors}"
@@ -114,30 +132,51 @@ async def admin(browser: Browser, server: ui.LfgServer) -> AsyncIterator[ui.User
         await user.context.close()
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def duo(
+    browser: Browser, server: ui.LfgServer, admin: ui.User
+) -> AsyncIterator[tuple[ui.User, ui.User]]:
+    """Alice and Bob: signed up in their own browser contexts, credited $1,000.00 each on
+    the admin page. Shared by the module's tests (each trades on a market of its own)."""
+    users: list[ui.User] = []
+    try:
+        for _ in range(2):
+            context, page = await ui.new_page(browser, server.url)
+            users.append(ui.User("", page, context))
+        emails = await asyncio.gather(
+            *(ui.register(u.page, n) for u, n in zip(users, ("alice", "bob"), strict=True))
+        )
+        for u, email in zip(users, emails, strict=True):
+            u.email = email
+            await ui.admin_credit(admin, email, "1000")
+        for u in users:
+            await expect(u.page.get_by_test_id("header-available")).to_contain_text("$1,000.00")
+        yield users[0], users[1]
+    finally:
+        for u in users:
+            await u.context.close()
+
+
 @dataclass
 class Traders:
     a: ui.User
     b: ui.User
     admin: ui.User
     ticker: str
-    cash: int  # cents each trader was credited
+    cash_a: int  # available cash (cents) when the test starts
+    cash_b: int
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def traders(browser: Browser, server: ui.LfgServer, admin: ui.User, pages: Pages) -> Traders:
-    """Two users who signed up in their own browser contexts, were credited $100.00 each
-    through the admin page, and both have the same new market (created there) open."""
-    a, b = await asyncio.gather(
-        pages.sign_up(browser, server.url, "alice"), pages.sign_up(browser, server.url, "bob")
-    )
-    pages.watch("admin", admin.page, own=False)
+async def traders(duo: tuple[ui.User, ui.User], admin: ui.User, pages: Pages) -> Traders:
+    """Alice and Bob with the same new market (created on the admin page) open."""
+    a, b = duo
+    for name, u in (("alice", a), ("bob", b), ("admin", admin)):
+        pages.watch(name, u.page)
     ticker = ui.new_ticker("UI")
     await ui.admin_create_market(
         admin, ticker, f"Will the browser test {ticker} pass?", "Resolves YES if it passes."
     )
-    for u in (a, b):
-        await ui.admin_credit(admin, u.email, "100")
     await asyncio.gather(ui.open_market(a.page, ticker), ui.open_market(b.page, ticker))
-    for u in (a, b):
-        await expect(u.page.get_by_test_id("header-available")).to_contain_text("$100.00")
-    return Traders(a, b, admin, ticker, 10_000)
+    cash_a, cash_b = await asyncio.gather(ui.read_cash(a.page), ui.read_cash(b.page))
+    return Traders(a, b, admin, ticker, cash_a, cash_b)

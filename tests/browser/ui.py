@@ -316,6 +316,13 @@ async def place_rejected(
     return await error.inner_text()
 
 
+async def read_cash(page: Page) -> int:
+    """The available cash in the header, in cents."""
+    cash = page.get_by_test_id("header-available").locator(".num")
+    await expect(cash).to_have_text(re.compile(r"^\$[\d,]+\.\d\d$"))
+    return int(re.sub(r"[$,.]", "", await cash.inner_text()))
+
+
 def open_order_rows(page: Page):  # type: ignore[no-untyped-def]
     """The open-orders table rows (not the `open-order-remaining-*` cells)."""
     return page.locator('tr[data-testid^="open-order-"]')

@@ -19,7 +19,7 @@ STREAMS = 24  # 24 x 4,200 = 100,800 commands
 def stream_params(seed: int) -> tuple[int, int, int, EngineConfig | None]:
     """(markets, users, starting cash, config) for the stream with this seed."""
     markets = 1 + seed % 3
-    users = 3 + seed % 4
+    users = 2 + seed % 5
     cash = (30_000, 5_000, 100_000)[seed // 3 % 3]
     config = EngineConfig(max_open_orders=6) if seed % 6 == 5 else None
     return markets, users, cash, config
@@ -35,8 +35,8 @@ def test_engine_agrees_with_oracle_on_random_stream(seed: int) -> None:
     for _ in range(COMMANDS_PER_STREAM):
         d.step(stream.next(d.oracle))
 
-    # The stream really traded (about a third of accepted orders cross).
-    assert d.trades > COMMANDS_PER_STREAM // 10, d.trades
+    # The stream really traded (about a third of accepted orders cross; fewer with 2 users).
+    assert d.trades > COMMANDS_PER_STREAM // 20, d.trades
 
     # Global balance at the end: resolve everything; all escrow goes back to the users.
     for t, m in list(d.engine.markets.items()):

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
@@ -330,9 +331,7 @@ def test_setup_logging_writes_json_lines_or_the_human_format(json_lines: bool) -
 # ------------------------------------------------------------------ cache
 
 
-async def _place(
-    lv: Live, token: str, market: str, outcome: str, price: int, qty: int
-) -> None:
+async def _place(lv: Live, token: str, market: str, outcome: str, price: int, qty: int) -> None:
     """A limit buy of `outcome` (buying NO at p is selling YES at 100 - p)."""
     body = {"market": market, "side": "buy", "outcome": outcome, "type": "limit"}
     r = await lv.http.post(
@@ -477,3 +476,45 @@ def test_the_readme_documents_every_setting() -> None:
         config.env_name(f) for f in config.Settings.__struct_fields__ if f != "jwt_secret_generated"
     }
     assert wanted <= documented, sorted(wanted - documented)
+
+
+# ------------------------------------------------------------------ report views
+
+
+async def test_the_report_views_follow_their_documented_definitions(site: Live) -> None:
+    market = await site.market()
+    (yes_uid, yes_buyer), (no_uid, no_buyer) = await site.user(), await site.user()
+    await _place(site, no_buyer, market, "no", 60, 5)
+    await _place(site, yes_buyer, market, "yes", 40, 5)
+    conn = await asyncpg.connect(site.dsn)
+    try:
+
+        async def pnl(uid: int) -> tuple[Any, ...]:
+            row = await conn.fetchrow(
+                "SELECT cash_flow, mark_value, pnl FROM user_market_pnl "
+                "WHERE user_id = $1 AND market = $2",
+                uid,
+                market,
+            )
+            total = await conn.fetchrow(
+                "SELECT realised_cents, unrealised_cents, pnl_cents FROM user_pnl "
+                "WHERE user_id = $1",
+                uid,
+            )
+            return tuple(row), tuple(total)
+
+        volume = await conn.fetchrow(
+            "SELECT trades, contracts, notional_cents FROM market_volume_24h WHERE market = $1",
+            market,
+        )
+        assert tuple(volume) == (1, 5, 200)
+        # Bought 5 YES for 200, marked at the last price 40; 5 NO for 300, marked at 60.
+        assert await pnl(yes_uid) == ((-200, 200, 0), (0, 0, 0))
+        assert await pnl(no_uid) == ((-300, 300, 0), (0, 0, 0))
+        r = await site.admin("POST", f"/admin/markets/{market}/resolve", json={"result": "yes"})
+        assert r.status_code == 200, r.text
+        # Paid 100 a YES contract: the positions are closed, the P&L realised.
+        assert await pnl(yes_uid) == ((300, 0, 300), (300, 0, 300))
+        assert await pnl(no_uid) == ((-300, 0, -300), (-300, 0, -300))
+    finally:
+        await conn.close()

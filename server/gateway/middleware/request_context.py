@@ -47,7 +47,7 @@ def route_template(scope: Scope) -> str:
     """The template of the route that served (or would serve) this request."""
     route = scope.get("route")
     if route is not None and not isinstance(route, Mount):
-        root = scope.get("root_path", "")
+        root: str = scope.get("root_path", "")
         prefix = root[len(scope.get("app_root_path", root)) :]
         return prefix + str(getattr(route, "path_format", ""))
     router = getattr(scope.get("app"), "router", None)

@@ -4,7 +4,7 @@ The result (`BatchOut`) is what a shard publishes: in embedded mode straight to 
 gateway's hub, in distributed mode over Redis. Public messages carry their market's seq.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 
@@ -62,8 +62,16 @@ def _own(outcome: str, yes_price: int) -> int:
     return yes_price if outcome == "yes" else 100 - yes_price
 
 
-def render(engine: Engine, results: Sequence[tuple[Command, list[Event]]]) -> BatchOut:
-    """Messages for a batch; call right after commit, while the engine is at that state."""
+def render(
+    engine: Engine,
+    results: Sequence[tuple[Command, list[Event]]],
+    wants: Callable[[int, str], bool] | None = None,
+) -> BatchOut:
+    """Messages for a batch; call right after commit, while the engine is at that state.
+
+    `wants(user, channel)` says whether anyone listens to a user's private channel; a
+    private message nobody would receive is not built (None: build all, as a shard
+    publishing to gateways it cannot see must)."""
     public: list[PublicMsg] = []
     private: list[PrivateMsg] = []
     users: set[int] = set()
@@ -88,10 +96,11 @@ def render(engine: Engine, results: Sequence[tuple[Command, list[Event]]]) -> Ba
                 touched[e.market] = True  # type: ignore[attr-defined]
             elif t is OrderUpdated:
                 o = e.order  # type: ignore[attr-defined]
-                private.append(PrivateMsg(o.user, "orders", OrderMsg(order=order_view(o))))
+                if wants is None or wants(o.user, "orders"):
+                    private.append(PrivateMsg(o.user, "orders", OrderMsg(order=order_view(o))))
                 users.add(o.user)
             elif t is TradeExecuted:
-                _trade(e, public, private)  # type: ignore[arg-type]
+                _trade(e, public, private, wants)  # type: ignore[arg-type]
                 users.add(e.maker_user)  # type: ignore[attr-defined]
                 users.add(e.taker_user)  # type: ignore[attr-defined]
                 touched[e.market] = True  # type: ignore[attr-defined]
@@ -131,7 +140,12 @@ def ticker(engine: Engine, market: str) -> TickerMsg:
     )
 
 
-def _trade(e: TradeExecuted, public: list[PublicMsg], private: list[PrivateMsg]) -> None:
+def _trade(
+    e: TradeExecuted,
+    public: list[PublicMsg],
+    private: list[PrivateMsg],
+    wants: Callable[[int, str], bool] | None,
+) -> None:
     tid = trade_id(e.market, e.trade_id)
     public.append(
         PublicMsg(
@@ -154,6 +168,8 @@ def _trade(e: TradeExecuted, public: list[PublicMsg], private: list[PrivateMsg])
         (e.maker_user, e.maker_order_id, e.maker_side, e.maker_outcome, e.maker_fee, "maker"),
         (e.taker_user, e.taker_order_id, taker_side, e.taker_outcome, e.taker_fee, "taker"),
     ):
+        if wants is not None and not wants(user, "fills"):
+            continue
         fill = Fill(
             trade_id=tid,
             order_id=str(oid),

@@ -150,7 +150,7 @@ class Services:
     # ------------------------------------------------------------------ publishing
 
     def _publish(self, shard: Shard, results: Sequence[tuple[Command, list[Event]]]) -> None:
-        out = render(shard.engine, results)
+        out = render(shard.engine, results, self._wants)
         self.hub.publish(out)
         trades = contracts = notional = 0
         for _, evs in results:
@@ -167,6 +167,9 @@ class Services:
             metrics.TRADED_CONTRACTS.inc(contracts)
             metrics.TRADED_NOTIONAL_CENTS.inc(notional)
         observe_engine(shard.label, shard.engine, [t.market for t in out.tickers])
+
+    def _wants(self, user: int, channel: str) -> bool:
+        return (user, channel) in self.hub.user_subs
 
     def _remember(self, order_id: int, market: str) -> None:
         m = self._order_market

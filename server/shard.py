@@ -151,6 +151,19 @@ ORDER_COLUMNS = (
 )
 
 
+_astuple = msgspec.structs.astuple
+_DERIVED_AT = Order.__struct_fields__.index("is_bid")
+assert Order.__struct_fields__[_DERIVED_AT : _DERIVED_AT + 2] == ("is_bid", "book_price")
+assert (
+    tuple(
+        f if f != "user" else "user_id"
+        for f in Order.__struct_fields__
+        if f not in ("is_bid", "book_price")
+    )
+    == ORDER_COLUMNS
+)
+
+
 class ShardUnavailable(ApiError):
     def __init__(
         self, message: str = "the matching shard is unavailable; nothing was done"
@@ -571,10 +584,10 @@ class Shard:
                 elif t is OrderUpdated:
                     touched_markets.add(e.order.market)  # type: ignore[attr-defined]
         if orders:
-            cols: list[list[Any]] = [[] for _ in ORDER_COLUMNS]
-            for o in orders.values():
-                for i, name in enumerate(ORDER_COLUMNS):
-                    cols[i].append(getattr(o, name if name != "user_id" else "user"))
+            # Order's fields are ORDER_COLUMNS in order, then is_bid and book_price (derived),
+            # hold and priority: transpose in C, drop the two derived columns.
+            cols = list(zip(*map(_astuple, orders.values()), strict=True))
+            del cols[_DERIVED_AT : _DERIVED_AT + 2]
             await conn.execute(UPSERT_ORDERS, *cols)
         if trades:
             await conn.copy_records_to_table("trades", records=trades, columns=TRADE_COLUMNS)

@@ -41,6 +41,12 @@ RATE_LIMIT_SETTINGS = (
 )
 
 
+def limits_off() -> dict[str, str]:
+    """Settings that turn every rate limit off (a benchmark from one address would
+    otherwise measure the limits)."""
+    return dict.fromkeys(RATE_LIMIT_SETTINGS, "off")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

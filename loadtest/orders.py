@@ -2,8 +2,8 @@
 
     python -m loadtest.orders [--duration 30] [--connections 16] [--procs 2] [--window 32]
 
-Starts `lfg serve` on a fresh data dir (embedded PostgreSQL, fsync on) unless `--target`
-is given, creates markets and funded traders, then `--procs` client processes drive
+Starts `lfg serve` on a fresh data dir (embedded PostgreSQL, fsync on, rate limits off)
+unless `--target` is given, creates markets and funded traders, then `--procs` client processes drive
 `--connections` WebSocket bots for `--duration` seconds: each keeps `--window` commands in
 flight; two thirds are limit places (about a third of them crossing), one third cancels
 of its own resting orders. Every command is counted only when its reply arrives, and the
@@ -41,6 +41,7 @@ from loadtest.harness import (
     TRADER_PASSWORD,
     Http,
     free_port,
+    limits_off,
     metric_sum,
     start_lfg,
     start_peer,
@@ -455,14 +456,14 @@ def main(argv: list[str] | None = None) -> int:
             cluster = Cluster(
                 gateways=2, shards=2, standby=0, data_dir=os.path.join(tmp, "cluster"),
                 admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD,
-                env={"LFG_LOG_LEVEL": "WARNING", "LFG_MAX_OPEN_ORDERS": "100000"},
+                env={"LFG_LOG_LEVEL": "WARNING", "LFG_MAX_OPEN_ORDERS": "100000", **limits_off()},
             )  # fmt: skip
             cluster.start()
             base = cluster.urls()[0]
             metric_urls = [f"http://127.0.0.1:{p}" for p in cluster.metrics_ports]
         elif base is None:
             port = free_port()
-            procs.append(start_lfg(os.path.join(tmp, "lfg"), port, args.shards))
+            procs.append(start_lfg(os.path.join(tmp, "lfg"), port, args.shards, env=limits_off()))
             base = f"http://127.0.0.1:{port}"
         if not metric_urls:
             metric_urls = [base]

@@ -26,11 +26,11 @@ from loadtest.client import LfgClient, LfgError
 from loadtest.harness import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
-    RATE_LIMIT_SETTINGS,
     TRADER_PASSWORD,
     find_pids,
     free_port,
     histogram_buckets,
+    limits_off,
     machine_cpu,
     metric_by,
     metric_sum,
@@ -73,7 +73,7 @@ class Target:
 def limit_env(limits: str) -> dict[str, str]:
     """Server settings for the scenario's rate limits: "off" turns every limit off
     (throughput runs); "default" leaves the server's defaults."""
-    return dict.fromkeys(RATE_LIMIT_SETTINGS, "off") if limits == "off" else {}
+    return limits_off() if limits == "off" else {}
 
 
 def start_target(kind: str, s: Scenario, tmp: str) -> Target:

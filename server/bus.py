@@ -50,6 +50,8 @@ def user_channel(user_id: int) -> str:
 
 
 STATUS_CHANNEL = "lfg:status"
+#: a market was created or moved: gateways reload the market -> shard map
+MARKETS_CHANNEL = "lfg:markets"
 
 
 class Request(msgspec.Struct, array_like=True):

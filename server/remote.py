@@ -45,6 +45,7 @@ class GatewayBus:
         self.users: dict[int, int] = {}
         self.connected = False
         self.on_market_created: Callable[[str], Any] | None = None
+        self.on_markets_changed: Callable[[], Any] | None = None
         self._outq: list[tuple[int, bytes]] = []
         self._send_wake = asyncio.Event()
         self._pubsub: Any = None
@@ -171,7 +172,9 @@ class GatewayBus:
         while True:
             ps = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await ps.subscribe(self.reply_channel, bus.STATUS_CHANNEL, *self._subscribed)
+                await ps.subscribe(
+                    self.reply_channel, bus.STATUS_CHANNEL, bus.MARKETS_CHANNEL, *self._subscribed
+                )
                 self._pubsub = ps
                 was_connected_before = self._first_connect.is_set()
                 self.connected = True
@@ -225,6 +228,9 @@ class GatewayBus:
             u = bus.decode_user(data)
             uid = int(ch.rsplit(":", 1)[1])
             self.hub.publish(BatchOut([], [], u.private, [uid] if u.account else []))
+        elif ch == bus.MARKETS_CHANNEL:
+            if self.on_markets_changed is not None:
+                self.on_markets_changed()
         elif ch == bus.STATUS_CHANNEL:
             for m in bus.decode_status(data):
                 if self.on_market_created is not None and m.seq == 0:

@@ -361,6 +361,10 @@ class ResolveBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     result: Literal["yes", "no", "void"]
 
 
+class MoveBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    shard_id: Annotated[int, Meta(ge=0, le=63)]
+
+
 class CreditBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     amount: Annotated[int, Meta(ge=1, le=10**12)]
 

@@ -26,6 +26,7 @@ from engine import (
 )
 from engine.commands import AmendOrder, Command, CreditCash, PlaceOrder
 from engine.events import Event
+from server import bus as bus_channels
 from server import metrics
 from server.config import Settings
 from server.db import now_ms
@@ -91,6 +92,7 @@ class Services:
             assert settings.redis_url is not None
             self.bus = GatewayBus(settings.redis_url, self.hub, settings.shards)
             self.bus.on_market_created = self._market_created
+            self.bus.on_markets_changed = lambda: self.hub._spawn(self.refresh_markets())
             self.shards = [RemoteShard(i, self.bus) for i in range(settings.shards)]
         else:
             cfg = EngineConfig(max_open_orders=settings.max_open_orders)
@@ -104,11 +106,13 @@ class Services:
         self.hub.request_snapshot = self.request_snapshot
         self.auth: Any = None
         self.draining = False
+        self._refresher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.refresh_markets()
         if self.bus is not None:
             await self.bus.start()
+            self._refresher = asyncio.create_task(self._refresh_markets_forever())
         for s in self.shards:
             await s.start()
             if self.bus is None:
@@ -116,11 +120,22 @@ class Services:
         self.hub.start()
 
     async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
         await self.hub.stop()
         for s in self.shards:
             await s.stop()
         if self.bus is not None:
             await self.bus.stop()
+
+    async def _refresh_markets_forever(self) -> None:
+        """Distributed mode: learn markets created or moved by other gateways."""
+        while True:
+            await asyncio.sleep(2.0)
+            try:
+                await self.refresh_markets()
+            except Exception as exc:
+                logger.warning("market map refresh failed: {}", exc)
 
     async def refresh_markets(self) -> None:
         for row in await self.pool.fetch("SELECT ticker, shard_id FROM markets"):
@@ -357,6 +372,27 @@ class Services:
         await self.shards[sid].load_market(ticker)
         self.hub.push_market_status(ticker, 0, "open", None)
         logger.info("market {} created on shard {}", ticker, sid)
+
+    async def move_market(self, ticker: str, shard_id: int) -> None:
+        """Move a halted market to another shard: the old shard lets go of it (its state
+        is all in the database), the row is repointed, the new shard loads it."""
+        if not 0 <= shard_id < len(self.shards):
+            raise ApiError("invalid_message", f"shard_id must be 0..{len(self.shards) - 1}")
+        old = await self.shard_for(ticker)
+        if old.shard_id == shard_id:
+            return
+        status = await self.pool.fetchval("SELECT status FROM markets WHERE ticker = $1", ticker)
+        if status != "halted":
+            raise ApiError("conflict", "only a halted market can move between shards")
+        await old.unload_market(ticker)
+        await self.pool.execute(
+            "UPDATE markets SET shard_id = $2 WHERE ticker = $1", ticker, shard_id
+        )
+        self.market_shard[ticker] = shard_id
+        await self.shards[shard_id].load_market(ticker)
+        if self.bus is not None:  # other gateways reload their market map now
+            await self.bus.redis.publish(bus_channels.MARKETS_CHANNEL, ticker)
+        logger.info("market {} moved from shard {} to {}", ticker, old.shard_id, shard_id)
 
     # ------------------------------------------------------------------ reads
 

@@ -279,7 +279,8 @@ class Shard:
         return result
 
     async def load_market(self, ticker: str) -> None:
-        """Take on a market whose row was just inserted with this shard's id."""
+        """Take on a market whose row names this shard: a new one, or one moved here (with
+        its positions and open orders)."""
 
         async def job() -> None:
             assert self._conn is not None
@@ -287,7 +288,7 @@ class Shard:
             if row is None or row["shard_id"] != self.shard_id:
                 raise ApiError("not_found", f"market {ticker!r} is not on shard {self.shard_id}")
             if ticker not in self.engine.markets:
-                self._restore_market(row)
+                await self._restore(self._conn, [row])
 
         await self.run_job(job)
 
@@ -418,24 +419,7 @@ class Shard:
         markets = await conn.fetch(
             "SELECT * FROM markets WHERE shard_id = $1 ORDER BY ticker", self.shard_id
         )
-        for row in markets:
-            self._restore_market(row)
-        tickers = [r["ticker"] for r in markets]
-        if tickers:
-            for r in await conn.fetch(
-                "SELECT market, user_id, yes, no FROM positions "
-                "WHERE market = ANY($1::text[]) AND (yes > 0 OR no > 0)",
-                tickers,
-            ):
-                self.engine.restore_position(r["market"], r["user_id"], r["yes"], r["no"])
-            rows = await conn.fetch(
-                f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders "  # nosec B608  # constant column names
-                "WHERE market = ANY($1::text[]) AND status IN ('open', 'partially_filled') "
-                "ORDER BY (priority = 0), priority, order_id",
-                tickers,
-            )
-            for r in rows:
-                self.engine.restore_order(_order_from_row(r))
+        await self._restore(conn, markets)
         self.ready = True
         elapsed = time.perf_counter() - t0
         metrics.RECOVERY.labels(self.label).set(elapsed)
@@ -448,6 +432,28 @@ class Shard:
             len(self.engine.orders),
             elapsed,
         )
+
+    async def _restore(self, conn: asyncpg.Connection, markets: list[asyncpg.Record]) -> None:
+        """Rebuild markets from the database: rows, positions, open orders in priority order."""
+        for row in markets:
+            self._restore_market(row)
+        tickers = [r["ticker"] for r in markets]
+        if not tickers:
+            return
+        for r in await conn.fetch(
+            "SELECT market, user_id, yes, no FROM positions "
+            "WHERE market = ANY($1::text[]) AND (yes > 0 OR no > 0)",
+            tickers,
+        ):
+            self.engine.restore_position(r["market"], r["user_id"], r["yes"], r["no"])
+        rows = await conn.fetch(
+            f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders "  # nosec B608  # constant column names
+            "WHERE market = ANY($1::text[]) AND status IN ('open', 'partially_filled') "
+            "ORDER BY (priority = 0), priority, order_id",
+            tickers,
+        )
+        for r in rows:
+            self.engine.restore_order(_order_from_row(r))
 
     def _restore_market(self, row: asyncpg.Record) -> None:
         self.engine.restore_market(

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import asyncpg
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -31,6 +32,7 @@ from server.schema import (
     FillsReply,
     MarketsReply,
     MarketView,
+    MoveBody,
     Order,
     OrderReply,
     OrdersReply,
@@ -378,6 +380,19 @@ def _lifecycle(cmd_type: Any) -> Any:
     return handler
 
 
+async def admin_move_market(request: Request) -> Response:
+    """Move a halted market to another shard (distributed mode's rebalancing)."""
+    await require_admin(request)
+    ticker = _ticker(request)
+    b = await decode_body(request, MoveBody)
+    s = services(request)
+    await s.move_market(ticker, b.shard_id)
+    row = await _market_row(s.pool, ticker)
+    return JSONResponse(
+        {**msgspec.structs.asdict(_market_view(row, 0)), "shard_id": row["shard_id"]}
+    )
+
+
 async def admin_credit(request: Request) -> Response:
     await require_admin(request)
     uid = parse_id(request.path_params["user_id"], "user id")
@@ -441,6 +456,7 @@ routes = [
     Route("/admin/markets/{ticker}/open", _lifecycle(OpenMarket), methods=["POST"]),
     Route("/admin/markets/{ticker}/close", _lifecycle(CloseMarket), methods=["POST"]),
     Route("/admin/markets/{ticker}/resolve", _lifecycle(ResolveMarket), methods=["POST"]),
+    Route("/admin/markets/{ticker}/move", admin_move_market, methods=["POST"]),
     Route("/admin/users/{user_id}/credit", admin_credit, methods=["POST"]),
 ]
 

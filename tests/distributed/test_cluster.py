@@ -1,5 +1,7 @@
 """Distributed mode with real processes: gateways, shards, Redis, PostgreSQL."""
 
+import asyncio
+
 from server.cluster import Cluster
 from tests.distributed.conftest import Client, admin_token
 from tests.server.ledger import assert_money_conserved
@@ -91,6 +93,58 @@ async def test_one_user_trades_markets_on_both_shards_without_overdraft(cluster:
     assert (acct["available"], acct["held"]) == (0, 10_000)
     await a.close()
     await b.close()
+    await ga.aclose()
+    await gb.aclose()
+    await assert_money_conserved(cluster.database_url or "")
+
+
+async def test_admin_moves_a_halted_market_to_the_other_shard_with_its_book_and_positions(
+    cluster: Cluster,
+) -> None:
+    ga, gb = await clients(cluster)
+    ticker, _ = await ga.market()
+    import asyncpg
+
+    conn = await asyncpg.connect(cluster.database_url)
+    try:
+        before = await conn.fetchval("SELECT shard_id FROM markets WHERE ticker = $1", ticker)
+        (_, ta), (_, tb) = await ga.user(), await gb.user()
+        a, b = await ga.ws(ta), await gb.ws(tb)
+        resting = await a.req("place", market=ticker, side="buy", outcome="yes", price=40, qty=5)
+        assert resting["type"] == "placed"
+        assert (await b.req("place", market=ticker, side="buy", outcome="no", price=60, qty=2))[
+            "order"
+        ]["filled_qty"] == 2
+        h = ga.h(ga.admin_token)
+        moved = await ga.http.post(
+            f"/admin/markets/{ticker}/move", json={"shard_id": 1 - before}, headers=h
+        )
+        assert moved.status_code == 409 and moved.json()["code"] == "conflict"  # must be halted
+        assert (await ga.http.post(f"/admin/markets/{ticker}/halt", headers=h)).status_code == 200
+        moved = await ga.http.post(
+            f"/admin/markets/{ticker}/move", json={"shard_id": 1 - before}, headers=h
+        )
+        assert moved.status_code == 200, moved.text
+        assert (
+            await conn.fetchval("SELECT shard_id FROM markets WHERE ticker = $1", ticker)
+            == 1 - before
+        )
+        assert (await ga.http.post(f"/admin/markets/{ticker}/open", headers=h)).status_code == 200
+        book = (await ga.http.get(f"/markets/{ticker}/book")).json()
+        assert book["bids"] == [[40, 3]]
+        # The resting order lives on in the new shard: it trades, and it can be cancelled.
+        assert (await b.req("place", market=ticker, side="buy", outcome="no", price=60, qty=1))[
+            "order"
+        ]["filled_qty"] == 1
+        await asyncio.sleep(2.5)  # gateway B learns the move within its 2 s refresh
+        cancelled = await a.req("cancel", order_id=resting["order"]["order_id"])
+        assert cancelled["type"] == "cancelled" and cancelled["order"]["filled_qty"] == 3
+        pos = await conn.fetchval("SELECT yes FROM positions WHERE market = $1 AND yes > 0", ticker)
+        assert pos == 3
+    finally:
+        await conn.close()
+    for w in (a, b):
+        await w.close()
     await ga.aclose()
     await gb.aclose()
     await assert_money_conserved(cluster.database_url or "")

@@ -40,14 +40,22 @@ run: setup web
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy engine
+	$(BIN)/mypy engine server
+	$(BIN)/bandit -q -r engine server -ll
 
+# Branch coverage over the whole suite, subprocesses included (servers, shards, gateways).
 test: setup lint web
 	@if [ -f web/package.json ] && command -v npm >/dev/null 2>&1; then cd web && npm test; fi
-	$(BIN)/pytest
+	$(BIN)/coverage erase
+	set -o pipefail; $(BIN)/coverage run -m pytest 2>&1 | tee .pytest-output
+	$(BIN)/coverage combine -q
+	$(BIN)/coverage report --fail-under=85
+	$(BIN)/coverage report --include='engine/*' --fail-under=95 --format=total | sed 's/^/engine coverage: /'
+	@tail -n 1 .pytest-output
 
 bench: setup
 	$(PY) -m engine.bench
+	$(PY) -m loadtest.orders --peer
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist

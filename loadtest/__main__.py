@@ -59,6 +59,13 @@ def _print_run(r: dict[str, Any], log: Any) -> None:
             else ""
         )
     )
+    if "shard" in f:
+        sh = f["shard"]
+        log(
+            f"  shard: {sh['batches_per_s']} batches/s, mean batch {sh['mean_batch']} commands, "
+            f"mean apply {sh['mean_apply_ms']} ms, mean commit {sh['mean_commit_ms']} ms "
+            f"(committing {sh['busy_committing_pct']}% of the time)"
+        )
     if f2s["count"]:
         log(
             f"  fill-to-subscriber ms: p50 {f2s['p50_ms']}  p95 {f2s['p95_ms']}  p99 {f2s['p99_ms']}  (n={f2s['count']:,})"
@@ -195,6 +202,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    """One 2x2 overview PNG per saved result (and per peer run inside it)."""
+    from loadtest.report import overview_png
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in args.results:
+        r = json.loads(Path(name).read_text())
+        for run in [r, *r.get("others", [])]:
+            path = out / f"{run['scenario']}-{run['target']}-{run['transport']}.png"
+            path.write_bytes(overview_png(run, args.dpi))
+            print(path)
+    return 0
+
+
 def cmd_list(_args: argparse.Namespace) -> int:
     for name in NAMES:
         for size in SIZES:
@@ -254,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
         "--out", help=f"directory for the JSON results and HTML report (default {REPORTS})"
     )
     r.set_defaults(func=cmd_run)
+    pl = sub.add_parser("plot", help="overview PNGs of saved results (for the docs)")
+    pl.add_argument("results", nargs="+", help="result JSON files written by `run`")
+    pl.add_argument("--out", required=True)
+    pl.add_argument("--dpi", type=int, default=60)
+    pl.set_defaults(func=cmd_plot)
     ls = sub.add_parser("list", help="the scenarios and their sizes")
     ls.set_defaults(func=cmd_list)
     args = ap.parse_args(argv)

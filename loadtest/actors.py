@@ -287,9 +287,11 @@ async def lfg_maker(ctx: Ctx, a: Actor) -> None:
         interval = ctx.p["maker_interval"]
         qmax = int(ctx.p["maker_qty_max"])
         live: list[str] = []
-        next_at = time.time()
+        # Makers are not in step with each other: each starts at a random phase.
+        next_at = time.time() + rng.random() * interval
         cycles = math.ceil((a.stop - a.start) / interval) + 2
         for _ in range(cycles):
+            await asyncio.sleep(max(0.0, min(next_at - time.time(), ctx.until(a.stop))))
             if ctx.until(a.stop) <= 0 or sock.closed:
                 break
             cmds: list[Awaitable[Any]] = [timed(ctx, "cancel", sock.cancel(oid)) for oid in live]
@@ -312,12 +314,9 @@ async def lfg_maker(ctx: Ctx, a: Actor) -> None:
                 "fills", sum(1 for r in replies if isinstance(r, dict) and r.get("filled_qty"))
             )
             next_at += interval
-            delay = next_at - time.time()
-            if delay < 0:
+            if next_at < time.time():
                 ctx.rec.count("late_cycles")
                 next_at = time.time()
-            else:
-                await asyncio.sleep(min(delay, max(0.0, ctx.until(a.stop))))
         if not sock.closed:
             await timed(ctx, "cancel_all", sock.cancel_all())
     finally:
@@ -615,8 +614,9 @@ async def rest_maker(ctx: Ctx, a: Actor) -> None:
         interval = ctx.p["maker_interval"]
         qmax = int(ctx.p["maker_qty_max"])
         live: list[tuple[str, str]] = []
-        next_at = time.time()
+        next_at = time.time() + rng.random() * interval
         for _ in range(math.ceil((a.stop - a.start) / interval) + 2):
+            await asyncio.sleep(max(0.0, min(next_at - time.time(), ctx.until(a.stop))))
             if ctx.until(a.stop) <= 0 or orders.broken:
                 break
             for market, oid in live:
@@ -639,12 +639,9 @@ async def rest_maker(ctx: Ctx, a: Actor) -> None:
                         if r[2]:
                             ctx.rec.count("fills")
             next_at += interval
-            delay = next_at - time.time()
-            if delay < 0:
+            if next_at < time.time():
                 ctx.rec.count("late_cycles")
                 next_at = time.time()
-            else:
-                await asyncio.sleep(min(delay, max(0.0, ctx.until(a.stop))))
         for market, oid in live:
             if orders.broken:
                 break

@@ -17,93 +17,117 @@ from typing import Any
 from loadtest.results import format_threshold
 
 
-def _plots(r: dict[str, Any]) -> list[tuple[str, str]]:
-    """(title, base64 PNG) of each plot of one run."""
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    s = r["series"]
-    t = s["t"]
-    w0, w1 = r["figures"]["window_s"]
-    out: list[tuple[str, str]] = []
+    return plt
 
-    def shade(ax: Any) -> None:
-        if (w0, w1) != (0, r["config"]["duration_s"]):
-            ax.axvspan(w0, w1, color="tab:orange", alpha=0.08, label=r["figures"]["window"])
-        ax.set_xlabel("seconds since start")
-        ax.grid(True, alpha=0.3)
 
-    def emit(fig: Any, title: str) -> None:
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=90)
-        plt.close(fig)
-        out.append((title, base64.b64encode(buf.getvalue()).decode()))
-
-    def line(ax: Any, ys: list[Any], label: str, **kw: Any) -> None:
-        pts = [(x, y) for x, y in zip(t, ys, strict=False) if y is not None]
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, **kw)
-
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    for q, style in (("p50", "-"), ("p95", "-"), ("p99", "-"), ("p99.9", ":")):
-        line(ax, s["ack"][q], f"order ack {q}", linestyle=style)
-    for q in ("p50", "p99"):
-        line(ax, s["fill_to_sub"][q], f"fill-to-subscriber {q}", linestyle="--")
-    ax.set_yscale("log")
-    ax.set_ylabel("ms (log)")
-    ax.set_title("Latency percentiles per second")
-    shade(ax)
-    ax.legend(fontsize=7, ncol=3)
-    emit(fig, "Latency percentiles over time")
-
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    line(ax, s["orders_per_s"], "order commands acked/s")
-    line(ax, s["places_per_s"], "places acked/s")
-    line(ax, s["trades_per_s"], "trades/s")
-    line(ax, s["errors_per_s"], "errors/s (excl. rate_limited)", color="red")
-    if any(s["rate_limited_per_s"]):
-        line(ax, s["rate_limited_per_s"], "rate_limited/s", color="purple")
-    ax.set_ylabel("per second")
-    ax.set_title("Throughput")
-    shade(ax)
-    ax.legend(fontsize=7, ncol=3)
-    emit(fig, "Throughput over time")
-
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    line(ax, s["users"], "users scheduled", linestyle=":")
-    line(ax, s["conns_client"], "connections held (clients)")
-    line(ax, s["conns_server"], "lfg_ws_connections (server)", linestyle="--")
-    ax.set_ylabel("connections")
-    ax.set_title("Users and connections")
-    shade(ax)
-    ax.legend(fontsize=7)
-    emit(fig, "Connections over time")
-
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    line(ax, s["server_cpu_pct"], "server process CPU %")
-    line(ax, s["db_cpu_pct"], "PostgreSQL CPU %")
-    line(ax, s["machine_pct"], "whole machine CPU % (all processes)", linestyle=":")
-    ax.set_ylabel("% of one core")
-    ax2 = ax.twinx()
-    pts = [(x, y) for x, y in zip(t, s["rss_mb"], strict=False) if y is not None]
+def _line(ax: Any, t: list[int], ys: list[Any], label: str, **kw: Any) -> None:
+    pts = [(x, y) for x, y in zip(t, ys, strict=False) if y is not None]
     if pts:
-        ax2.plot(
-            [p[0] for p in pts],
-            [p[1] for p in pts],
-            color="black",
-            alpha=0.6,
-            label="server RSS MB",
-        )
-        ax2.set_ylabel("RSS MB")
-        ax2.legend(fontsize=7, loc="lower right")
-    ax.set_title("Server resources")
-    shade(ax)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, **kw)
+
+
+def _frame(ax: Any, r: dict[str, Any], title: str, ylabel: str) -> None:
+    w0, w1 = r["figures"]["window_s"]
+    if (w0, w1) != (0, r["config"]["duration_s"]):
+        ax.axvspan(w0, w1, color="tab:orange", alpha=0.08, label=r["figures"]["window"])
+    ax.set_xlabel("seconds since start")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+
+
+def draw_latency(ax: Any, r: dict[str, Any]) -> None:
+    s, t = r["series"], r["series"]["t"]
+    for q, style in (("p50", "-"), ("p95", "-"), ("p99", "-"), ("p99.9", ":")):
+        _line(ax, t, s["ack"][q], f"order ack {q}", linestyle=style)
+    for q in ("p50", "p99"):
+        _line(ax, t, s["fill_to_sub"][q], f"fill-to-subscriber {q}", linestyle="--")
+    ax.set_yscale("log")
+    _frame(ax, r, "Latency percentiles per second", "ms (log)")
+    ax.legend(fontsize=7, ncol=3)
+
+
+def draw_throughput(ax: Any, r: dict[str, Any]) -> None:
+    s, t = r["series"], r["series"]["t"]
+    _line(ax, t, s["orders_per_s"], "order commands acked/s")
+    _line(ax, t, s["places_per_s"], "places acked/s")
+    _line(ax, t, s["trades_per_s"], "trades/s")
+    _line(ax, t, s["errors_per_s"], "errors/s (excl. rate_limited)", color="red")
+    if any(s["rate_limited_per_s"]):
+        _line(ax, t, s["rate_limited_per_s"], "rate_limited/s", color="purple")
+    _frame(ax, r, "Throughput", "per second")
+    ax.legend(fontsize=7, ncol=3)
+
+
+def draw_connections(ax: Any, r: dict[str, Any]) -> None:
+    s, t = r["series"], r["series"]["t"]
+    _line(ax, t, s["users"], "users scheduled", linestyle=":")
+    _line(ax, t, s["conns_client"], "connections held (clients)")
+    _line(ax, t, s["conns_server"], "lfg_ws_connections (server)", linestyle="--")
+    _frame(ax, r, "Users and connections", "connections")
+    ax.legend(fontsize=7)
+
+
+def draw_resources(ax: Any, r: dict[str, Any]) -> None:
+    s, t = r["series"], r["series"]["t"]
+    _line(ax, t, s["server_cpu_pct"], "server process CPU %")
+    _line(ax, t, s["db_cpu_pct"], "PostgreSQL CPU %")
+    _line(ax, t, s["machine_pct"], "whole machine CPU % (all processes)", linestyle=":")
+    _frame(ax, r, "Server resources", "% of one core")
     ax.legend(fontsize=7, loc="upper left")
-    emit(fig, "Server CPU and RSS over time")
+    ax2 = ax.twinx()
+    _line(ax2, t, s["rss_mb"], "server RSS MB", color="black", alpha=0.6)
+    ax2.set_ylabel("RSS MB")
+    ax2.legend(fontsize=7, loc="lower right")
+
+
+PLOTS = (
+    ("Latency percentiles over time", draw_latency),
+    ("Throughput over time", draw_throughput),
+    ("Connections over time", draw_connections),
+    ("Server CPU and RSS over time", draw_resources),
+)
+
+
+def _png(fig: Any, dpi: int) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=dpi)
+    _pyplot().close(fig)
+    return buf.getvalue()
+
+
+def _plots(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """(title, base64 PNG) of each plot of one run."""
+    plt = _pyplot()
+    out = []
+    for title, draw in PLOTS:
+        fig, ax = plt.subplots(figsize=(9, 3.6))
+        draw(ax, r)
+        out.append((title, base64.b64encode(_png(fig, 90)).decode()))
     return out
+
+
+def overview_png(r: dict[str, Any], dpi: int = 60) -> bytes:
+    """The four plots of one run in one 2x2 figure, as a 64-colour PNG (small enough to
+    keep next to docs/PERFORMANCE.md)."""
+    from PIL import Image
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(14, 7))
+    for ax, (_, draw) in zip(axes.flat, PLOTS, strict=True):
+        draw(ax, r)
+    fig.suptitle(f"{r['title']} ({r['target']} over {r['transport'].upper()}, {r['size']})")
+    img = Image.open(io.BytesIO(_png(fig, dpi))).convert("RGB")
+    buf = io.BytesIO()
+    img.quantize(64).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
 
 
 def _fmt(v: Any) -> str:
@@ -124,6 +148,7 @@ _ROWS = [
     ("trades/s", "trades_per_s"),
     ("order ack", "ack"),
     ("order ack (server metric)", "ack_server"),
+    ("shard batches (server metrics)", "shard"),
     ("API latency (orders + REST)", "api"),
     ("fill-to-subscriber", "fill_to_sub"),
     ("WebSocket connect+auth+subscribe", "connect"),

@@ -280,6 +280,23 @@ def analyse(
             "p99_ms": _r((histogram_quantile(ack_b, 0.99) or 0) * 1000),
             "note": "lfg_order_ack_seconds (gateway receive to durable reply), interpolated in its buckets",
         }
+    batches = samples.rate("batch_count", w0, w1)
+    if batches:
+        commands = samples.rate("batch_sum", w0, w1) or 0.0
+        commits = samples.rate("commit_count", w0, w1) or 0.0
+        figures["shard"] = {
+            "batches_per_s": _r(batches, 1),
+            "mean_batch": _r(commands / batches, 1),
+            "mean_commit_ms": _r(1000 * (samples.rate("commit_sum", w0, w1) or 0.0) / commits, 2)
+            if commits
+            else None,
+            "mean_apply_ms": _r(1000 * (samples.rate("apply_sum", w0, w1) or 0.0) / batches, 2),
+            "busy_committing_pct": _r(100 * (samples.rate("commit_sum", w0, w1) or 0.0), 1),
+        }
+    for key in ("conflations", "slow_disconnects"):
+        n = samples.rate(key, 0, T + 5)
+        if n:
+            figures["server_" + key] = round(n * T)
     rl = before.get("rate_limited_classes")
     if rl is not None and rows:
         last = rows[-1].get("rate_limited_classes", {})
@@ -543,7 +560,9 @@ def format_threshold(t: dict[str, Any]) -> str:
 def merge_workers(t0: float, payloads: list[dict[str, Any]]) -> Recorder:
     rec = Recorder(t0)
     for p in payloads:
-        rec.merge(Recorder.from_json(p["rec"]))
+        one = Recorder.from_json(p["rec"])
+        one.fill_gauges()
+        rec.merge(one)
     return rec
 
 

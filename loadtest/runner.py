@@ -178,14 +178,16 @@ class Sampler(threading.Thread):
         self.join(15)
 
     def read(self) -> dict[str, Any]:
-        row: dict[str, Any] = {"t": time.time() - self.t0}
-        now = time.time()
+        row: dict[str, Any] = {}
         if self.t.kind == "lfg":
             try:
                 text = httpx.get(self.t.base + "/metrics", timeout=5).text
             except httpx.HTTPError:
-                row["ok"] = False
-                return row
+                return {"t": time.time() - self.t0, "ok": False}
+        # A busy server answers late: its figures are of the moment it answered.
+        now = time.time()
+        row["t"] = now - self.t0
+        if self.t.kind == "lfg":
             m = parse_metrics(text)
             row["cpu_s"] = metric_sum(m, "process_cpu_seconds_total")
             row["rss"] = metric_sum(m, "process_resident_memory_bytes")
@@ -195,6 +197,14 @@ class Sampler(threading.Thread):
                 str(k): v for k, v in histogram_buckets(m, "lfg_order_ack_seconds").items()
             }
             row["rate_limited_classes"] = metric_by(m, "lfg_rate_limited_total", "limit_class")
+            for key, name in (
+                ("batch_sum", "lfg_batch_size_sum"),
+                ("batch_count", "lfg_batch_size_count"),
+                ("commit_sum", "lfg_commit_seconds_sum"),
+                ("commit_count", "lfg_commit_seconds_count"),
+                ("apply_sum", "lfg_batch_apply_seconds_sum"),
+            ):
+                row[key] = metric_sum(m, name)
             row["conflations"] = metric_sum(m, "lfg_ws_conflations_total")
             row["slow_disconnects"] = metric_sum(m, "lfg_ws_slow_consumer_disconnects_total")
         elif self.t.proc is not None:

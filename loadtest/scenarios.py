@@ -116,12 +116,14 @@ class Scenario:
 
 _MIX_RAMP = {"maker": 0.03, "taker": 0.12, "browser": 0.25}
 _MIX_SPIKE = {"maker": 0.02, "taker": 0.08, "browser": 0.10}
-_MIX_SUSTAINED = {"maker": 0.25, "taker": 0.25}
+#: Two dashboards per market: enough to time fills to subscribers, few enough that the
+#: fan-out does not crowd out the order flow the scenario measures.
+_MIX_SUSTAINED = {"maker": 0.4, "taker": 0.4}
 
 
 def _ramp(size: str) -> Scenario:
     users, ramp_s, hold_s, accounts, procs = {
-        "full": (1000, 60, 60, 160, 3),
+        "full": (1000, 60, 60, 100, 3),
         "short": (300, 10, 10, 24, 2),
         "smoke": (200, 4, 4, 8, 2),
     }[size]
@@ -135,7 +137,7 @@ def _ramp(size: str) -> Scenario:
 
 def _spike(size: str) -> Scenario:
     users, base, base_s, rise_s, hold_s, recover_s, accounts, procs = {
-        "full": (5000, 500, 20, 10, 40, 20, 200, 4),
+        "full": (5000, 500, 20, 10, 40, 20, 100, 4),
         "short": (1000, 100, 5, 3, 8, 4, 24, 3),
         "smoke": (300, 50, 2, 2, 3, 2, 8, 2),
     }[size]
@@ -150,9 +152,9 @@ def _spike(size: str) -> Scenario:
 
 def _sustained(size: str) -> Scenario:
     users, duration, accounts, procs = {
-        "full": (128, 60, 64, 3),
-        "short": (64, 10, 32, 2),
-        "smoke": (32, 4, 8, 2),
+        "full": (80, 60, 64, 3),
+        "short": (40, 10, 16, 2),
+        "smoke": (20, 4, 8, 2),
     }[size]
     return Scenario(
         "sustained", size, "Sustained order flow", users, _MIX_SUSTAINED, "steady",
@@ -163,14 +165,16 @@ def _sustained(size: str) -> Scenario:
 
 def _connections(size: str) -> Scenario:
     users, connect_s, hold_s, procs = {
-        "full": (10_000, 40, 60, 4),
+        "full": (10_000, 60, 60, 4),
         "short": (2000, 10, 10, 3),
         "smoke": (300, 3, 4, 2),
     }[size]
     return Scenario(
         "connections", size, f"{users:,} market-data subscribers on one gateway process",
         users, {}, "connect", {"connect_s": connect_s, "hold_s": hold_s},
-        params={"maker_markets": 3, "maker_interval": 5.0, "taker_rate": 1.0,
+        # Trading is light (about 2 trades/s): each book event goes to a thousand
+        # subscribers, so the fan-out is already ~10,000 messages/s at full size.
+        params={"maker_markets": 3, "maker_interval": 20.0, "taker_rate": 0.5,
                 "taker_markets": 3},
         extra={"maker": 4, "taker": 4}, markets=10, procs=procs, accounts=8,
     )  # fmt: skip

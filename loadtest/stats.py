@@ -136,6 +136,18 @@ class Recorder:
     def gauge(self, name: str, value: float, now: float | None = None) -> None:
         self.gauges.setdefault(name, {})[self.second(now)] = value
 
+    def fill_gauges(self) -> None:
+        """Carry each gauge forward over seconds this process did not sample (its event
+        loop was too busy), so that sums over processes do not dip."""
+        for per in self.gauges.values():
+            if per:
+                last = None
+                for sec in range(min(per), max(per) + 1):
+                    if sec in per:
+                        last = per[sec]
+                    elif last is not None:
+                        per[sec] = last
+
     # ---- merging and reading
 
     def merge(self, other: Recorder) -> None:

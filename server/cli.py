@@ -49,6 +49,23 @@ class DrainingServer(uvicorn.Server):
         loop.call_soon_threadsafe(lambda: loop.create_task(drain_then_exit()))
 
 
+def _run_app(app: Any, settings: config.Settings) -> None:
+    """Serve until SIGTERM/SIGINT (drained first: see DrainingServer)."""
+    DrainingServer(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            ws_max_size=64 * 1024,  # the protocol's limit: larger messages close with 1009
+            # Compression costs more CPU than it saves on small JSON messages.
+            ws_per_message_deflate=False,
+            log_config=None,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
+    ).run()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         settings = config.load(host=args.host, port=args.port, data_dir=args.data_dir)
@@ -73,21 +90,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return await start_demo(services, settings)
 
     app = build_app(settings, dsn, on_started=hook)
-    server = DrainingServer(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            ws_max_size=64 * 1024,
-            # Compression costs more CPU than it saves on small JSON messages.
-            ws_per_message_deflate=False,
-            log_config=None,
-            lifespan="on",
-            timeout_graceful_shutdown=10,
-        )
-    )
     try:
-        server.run()
+        _run_app(app, settings)
     finally:
         if pg is not None:
             pg.stop()
@@ -118,19 +122,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     from server.gateway.app import build_app
 
     assert settings.database_url is not None
-    app = build_app(settings, settings.database_url, distributed=True)
-    DrainingServer(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            ws_max_size=64 * 1024,
-            ws_per_message_deflate=False,
-            log_config=None,
-            lifespan="on",
-            timeout_graceful_shutdown=10,
-        )
-    ).run()
+    _run_app(build_app(settings, settings.database_url, distributed=True), settings)
     return 0
 
 

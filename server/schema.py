@@ -62,19 +62,8 @@ class OrderFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     stp: Stp = "cancel_newest"
 
 
-class PlaceOp(_Op, tag="place", kw_only=True):
-    market: Ticker
-    side: Side
-    outcome: Outcome
-    qty: Qty
-    type: OrderType = "limit"
-    tif: Tif = "gtc"
-    price: Price | None = None
-    post_only: bool = False
-    client_order_id: ClientOrderId | None = None
-    expires_at: Ts | None = None
-    stop_price: Price | None = None
-    stp: Stp = "cancel_newest"
+class PlaceOp(OrderFields, tag_field="op", tag="place", kw_only=True):
+    id: RequestId | None = None
 
 
 class CancelOp(_Op, tag="cancel", kw_only=True):

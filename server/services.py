@@ -167,20 +167,11 @@ class Services:
     def _publish(self, shard: Shard, results: Sequence[tuple[Command, list[Event]]]) -> None:
         out = render(shard.engine, results, self._wants)
         self.hub.publish(out)
-        trades = contracts = notional = 0
         for _, evs in results:
             for e in evs:
-                t = type(e)
-                if t is OrderUpdated:
-                    self._remember(e.order.order_id, e.order.market)  # type: ignore[attr-defined]
-                elif t is TradeExecuted:
-                    trades += 1
-                    contracts += e.qty  # type: ignore[attr-defined]
-                    notional += e.price * e.qty  # type: ignore[attr-defined]
-        if trades:
-            metrics.TRADES.inc(trades)
-            metrics.TRADED_CONTRACTS.inc(contracts)
-            metrics.TRADED_NOTIONAL_CENTS.inc(notional)
+                if type(e) is OrderUpdated:
+                    self._remember(e.order.order_id, e.order.market)
+        count_trades(results)
         observe_engine(shard.label, shard.engine, [t.market for t in out.tickers])
 
     def _wants(self, user: int, channel: str) -> bool:
@@ -418,6 +409,21 @@ class Services:
             )
             for r in bal
         }
+
+
+def count_trades(results: Sequence[tuple[Command, list[Event]]]) -> None:
+    """The business counters of a committed batch: trades, contracts, notional."""
+    trades = contracts = notional = 0
+    for _, evs in results:
+        for e in evs:
+            if type(e) is TradeExecuted:
+                trades += 1
+                contracts += e.qty
+                notional += e.price * e.qty
+    if trades:
+        metrics.TRADES.inc(trades)
+        metrics.TRADED_CONTRACTS.inc(contracts)
+        metrics.TRADED_NOTIONAL_CENTS.inc(notional)
 
 
 def observe_engine(label: str, engine: Engine, markets: Iterable[str]) -> None:

@@ -27,11 +27,13 @@ from engine import EngineConfig
 from engine.commands import Command
 from engine.events import Event
 from server import bus, metrics
+from server.cache import LIST_SCOPE, RedisCache, market_scope
 from server.config import Settings
 from server.db import now_ms
 from server.errors import ApiError
-from server.marketdata import BatchOut, render
+from server.marketdata import BOOK, BatchOut, render
 from server.schema import MarketMsg
+from server.services import count_trades, observe_engine
 from server.shard import Shard
 
 READ_BLOCK_MS = 200
@@ -43,6 +45,7 @@ class ShardProcess:
         self.shard_id = shard_id
         self.redis_url = redis_url
         self.redis: aioredis.Redis = aioredis.from_url(redis_url)
+        self.cache = RedisCache(self.redis)
         self.shard = Shard(
             shard_id,
             dsn,
@@ -284,6 +287,12 @@ class ShardProcess:
         """After commit (on the next loop turn, after the replies' callbacks)."""
         out = render(shard.engine, results)
         self._flush(self._market_data(out))
+        count_trades(results)
+        observe_engine(shard.label, shard.engine, [t.market for t in out.tickers])
+        # Trades and status changes make the gateways' shared cached replies stale.
+        changed = {p.market for p in out.public if p.kind != BOOK}
+        if changed:
+            self.cache.invalidate([LIST_SCOPE, *(market_scope(m) for m in changed)])
 
     def _market_data(self, out: BatchOut) -> list[tuple[str, bytes]]:
         ts = now_ms()

@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
+import redis.asyncio as aioredis
 import websockets
 from loguru import logger
 from prometheus_client import REGISTRY
@@ -27,11 +28,13 @@ from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin
 
 from server import config
+from server.cache import MemoryCache, RedisCache, ResponseCache, cached
 from server.gateway.app import WEB_DIST
 from server.gateway.middleware import build_middleware
 from server.gateway.middleware.security_headers import CSP
 from server.logs import REQUEST, JsonSink, RequestInfo
-from tests.server.conftest import PASSWORD, WS, Live, serve
+from tests.server.conftest import PASSWORD, WS, Live, free_port, serve
+from tests.server.local_redis import local_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = "https://app.example.org"
@@ -518,3 +521,94 @@ async def test_the_report_views_follow_their_documented_definitions(site: Live) 
         assert await pnl(no_uid) == ((-300, 0, -300), (-300, 0, -300))
     finally:
         await conn.close()
+
+
+# ------------------------------------------------------------------ cache stores
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def test_the_memory_cache_expires_evicts_and_refuses_stale_stores() -> None:
+    clock = Clock()
+    c = MemoryCache(max_entries=2, clock=clock)
+    body, gen = await c.get("m:A", "k")
+    assert body is None
+    await c.put("m:A", "k", gen, b"v1", 1.0)
+    assert await c.get("m:A", "k") == (b"v1", gen)
+    clock.t += 1.0
+    assert (await c.get("m:A", "k"))[0] is None  # expired
+    await c.put("m:A", "k", gen, b"v2", 1.0)
+    _, before = await c.get("m:A", "k")
+    c.invalidate(["m:A"])
+    assert (await c.get("m:A", "k"))[0] is None  # invalidated
+    await c.put("m:A", "k", before, b"stale", 1.0)  # read before the invalidation
+    assert (await c.get("m:A", "k"))[0] is None
+    for i in range(3):
+        await c.put("list", f"k{i}", 0, b"x", 10.0)
+    assert (await c.get("list", "k0"))[0] is None  # the oldest went
+    assert (await c.get("list", "k2"))[0] == b"x"
+    await c.close()
+    assert (await c.get("list", "k2"))[0] is None
+
+
+async def test_the_redis_cache_shares_entries_and_generations_between_gateways() -> None:
+    with local_redis() as url:
+        ra, rb = aioredis.from_url(url), aioredis.from_url(url)
+        a, b = RedisCache(ra), RedisCache(rb)
+        try:
+            body, gen = await a.get("m:T", "trades?")
+            assert body is None and gen == 0
+            await a.put("m:T", "trades?", gen, b"[1]", 5.0)
+            assert await b.get("m:T", "trades?") == (b"[1]", 0)
+            assert 0 < await ra.pttl("lfg:c:{m:T}:0:trades?") <= 5000
+            b.invalidate(["m:T", "list"])
+            await b.close()  # waits for the invalidation
+            assert await a.get("m:T", "trades?") == (None, 1)
+            await a.put("m:T", "trades?", 0, b"stale", 5.0)  # read before: not stored
+            assert (await a.get("m:T", "trades?"))[0] is None
+        finally:
+            await ra.aclose()
+            await rb.aclose()
+
+
+async def test_without_redis_the_cache_is_a_miss_and_stores_nothing(raw_logs: list[str]) -> None:
+    client = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    c = RedisCache(client)
+    try:
+        assert await c.get("list", "k") == (None, -1)
+        await c.put("list", "k", -1, b"x", 1.0)
+        await c.put("list", "k", 0, b"x", 1.0)
+        c.invalidate(["list"])
+        await c.close()
+    finally:
+        await client.aclose()
+    assert sum("cache: Redis" in line for line in raw_logs) == 1  # once a minute at most
+
+
+async def test_cached_routes_bypass_the_cache_when_it_is_off_or_the_key_is_odd() -> None:
+    calls = 0
+
+    @cached("t", params=("q",), per_market=True, quote=False)
+    async def route(request: Request) -> Response:
+        nonlocal calls
+        calls += 1
+        return Response(b"{}", media_type="application/json")
+
+    app = Starlette(routes=[Route("/m/{ticker}", route)])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as h:
+        assert "X-Cache" not in (await h.get("/m/A")).headers  # no cache configured
+        app.state.cache = ResponseCache(MemoryCache(), ttl_s=0, quote_ttl_s=1)
+        assert "X-Cache" not in (await h.get("/m/A")).headers  # TTL 0: off
+        app.state.cache = ResponseCache(MemoryCache(), ttl_s=5, quote_ttl_s=1)
+        long = "x" * 600
+        for _ in range(2):
+            assert "X-Cache" not in (await h.get("/m/A", params={"q": long})).headers
+        assert [(await h.get("/m/A")).headers["X-Cache"] for _ in range(2)] == ["miss", "hit"]
+    assert calls == 5  # the hit did not call the route

@@ -344,6 +344,45 @@ class ShardProcess:
                     await asyncio.sleep(0.2)
 
 
+async def serve_probes(proc: ShardProcess, host: str, port: int) -> asyncio.AbstractServer:
+    """A shard's own small HTTP server: `/health` (alive), `/ready` (200 while active and
+    serving, or while a healthy hot standby waits for the lock: a rolling update must not
+    wait on a standby), `/metrics` (Prometheus)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), 5)
+            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
+                pass
+            parts = line.decode("latin-1").split()
+            path = parts[1] if len(parts) > 1 else "/"
+            ctype = "application/json"
+            if path == "/health":
+                status, body = 200, b'{"status":"ok"}'
+            elif path == "/ready":
+                sh = proc.shard
+                role = "active" if sh.ready else "standby" if sh.standby else "recovering"
+                ok = role in ("active", "standby")
+                status = 200 if ok else 503
+                body = msgspec.json.encode(
+                    {"status": "ready" if ok else "not_ready", "role": role, "shard": proc.shard_id}
+                )
+            elif path == "/metrics":
+                status, body, ctype = 200, generate_latest(), CONTENT_TYPE_LATEST
+            else:
+                status, body = 404, b'{"code":"not_found","message":"no such path"}'
+            head = f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            writer.write(head.encode() + body)
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, host, port)
+
+
 async def run_shard(settings: Settings, dsn: str, redis_url: str, shard_id: int) -> None:
     """Run until SIGTERM/SIGINT: a standby is cancelled at once; an active shard finishes
     its batch in flight, then stops."""
@@ -362,14 +401,13 @@ async def run_shard(settings: Settings, dsn: str, redis_url: str, shard_id: int)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
-    if settings.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.metrics_port, addr=settings.host)
+    probe = await serve_probes(proc, settings.host, settings.metrics_port or settings.port)
     t0 = time.perf_counter()
     try:
         await proc.run()
     except asyncio.CancelledError:
         logger.info("shard {} standby stopped", shard_id)
         return
+    finally:
+        probe.close()
     logger.info("shard {} stopped after {:.1f}s", shard_id, time.perf_counter() - t0)

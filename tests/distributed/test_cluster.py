@@ -2,6 +2,8 @@
 
 import asyncio
 
+import httpx
+
 from server.cluster import Cluster
 from tests.distributed.conftest import Client, admin_token
 from tests.server.ledger import assert_money_conserved
@@ -148,3 +150,15 @@ async def test_admin_moves_a_halted_market_to_the_other_shard_with_its_book_and_
     await ga.aclose()
     await gb.aclose()
     await assert_money_conserved(cluster.database_url or "")
+
+
+async def test_shard_processes_answer_probes_as_active_or_standby(cluster: Cluster) -> None:
+    roles = []
+    async with httpx.AsyncClient() as h:
+        for port in cluster.metrics_ports:
+            assert (await h.get(f"http://127.0.0.1:{port}/health")).status_code == 200
+            r = await h.get(f"http://127.0.0.1:{port}/ready")
+            assert r.status_code == 200, r.text
+            roles.append((r.json()["shard"], r.json()["role"]))
+            assert "lfg_shard_active" in (await h.get(f"http://127.0.0.1:{port}/metrics")).text
+    assert sorted(roles) == [(0, "active"), (0, "standby"), (1, "active"), (1, "standby")]

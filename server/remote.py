@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from loguru import logger
 from redis.exceptions import RedisError
 
-from engine.commands import Command
+from engine.commands import Command, PlaceOrder
 from engine.events import Event
 from server import bus, metrics
 from server.errors import ApiError
@@ -259,10 +259,14 @@ class RemoteShard:
     def enqueue(self, cmd: Command, timeout_s: float = 5.0) -> "asyncio.Future[list[Event]]":
         out: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
         inner = self.bus.request(self.shard_id, "cmd", timeout_s, cmd=cmd)
+        t0 = time.perf_counter()
+        is_place = type(cmd) is PlaceOrder
 
         def done(f: "asyncio.Future[Any]") -> None:
             if out.done():
                 return
+            if is_place:  # the gateway's view: Redis both ways included
+                metrics.ORDER_ACK.observe(time.perf_counter() - t0)
             exc = f.exception()
             if exc is not None:
                 out.set_exception(exc)

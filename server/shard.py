@@ -214,6 +214,9 @@ class Shard:
         self.batches = 0
         self.label = str(shard_id)
         self.lock_key = SHARD_LOCK_BASE + shard_id
+        # The shard's series exist from the start (a standby exports active = 0).
+        metrics.SHARD_ACTIVE.labels(self.label).set(0)
+        metrics.SHARD_TAKEOVERS.labels(self.label)
         self.standby = False
         #: distributed mode: id(command) -> command id, recorded in `commands` with the
         #: command's encoded events so that a replay after a takeover is answered, not redone

@@ -105,8 +105,13 @@ class ShardProcess:
                     await self.redis.set(
                         bus.alive_key(self.shard_id), self.consumer, px=bus.ALIVE_TTL_MS
                     )
-                    pending = await self.redis.xlen(self.stream)
-                    metrics.SHARD_STREAM_PENDING.labels(self.shard.label).set(pending)
+                    # The backlog: entries read but not acknowledged, plus those not yet read.
+                    info = await self.redis.xpending(self.stream, bus.GROUP)
+                    groups = await self.redis.xinfo_groups(self.stream)
+                    lag = sum(int(g.get("lag") or 0) for g in groups)
+                    metrics.SHARD_STREAM_PENDING.labels(self.shard.label).set(
+                        int(info["pending"]) + lag
+                    )
             except RedisError as exc:
                 logger.warning("shard {} heartbeat failed: {}", self.shard_id, exc)
             await asyncio.sleep(0.5)

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from engine.commands import CloseMarket, HaltMarket, OpenMarket, ResolveMarket
+from server import metrics
 from server.cache import cached
 from server.db import now_ms
 from server.errors import ApiError
@@ -432,10 +433,23 @@ async def ready(request: Request) -> Response:
                 checks["redis"] = "ok"
             except Exception as exc:
                 checks["redis"] = f"error: {type(exc).__name__}"
-    ok = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
+    # A gateway whose database and Redis answer can serve (reads, other shards' markets):
+    # in distributed mode a shard that is down makes it "degraded", not unready, so one
+    # shard's outage does not take every gateway out of the load balancer. In embedded
+    # mode the shards are this process: all must be up.
+    essential = {
+        k: v for k, v in checks.items() if not (s.bus is not None and k.startswith("shard_"))
+    }
+    ok = all(v == "ok" for v in essential.values())
+    status = (
+        "ready"
+        if ok and all(v == "ok" for v in checks.values())
+        else "degraded"
+        if ok
+        else "not_ready"
     )
+    metrics.READY.set(1 if ok else 0)
+    return JSONResponse({"status": status, "checks": checks}, status_code=200 if ok else 503)
 
 
 routes = [

@@ -21,6 +21,8 @@ K8S_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 CRD_GROUPS = {"monitoring.coreos.com"}
 # Created with kubectl, never rendered (see deploy/k8s/base/secret.template.yaml).
 EXTERNAL_SECRETS = {"lfg-secrets"}
+# Optional Secrets (secretRef optional: true), also created with kubectl when wanted.
+OPTIONAL_SECRETS = {"lfg-admin"}
 
 Obj = dict[str, Any]
 
@@ -204,7 +206,17 @@ def test_lfg_containers_read_config_and_the_documented_secret(overlay: str) -> N
         for container in pod["containers"] + pod.get("initContainers", []):
             refs = container["envFrom"]
             assert {r["configMapRef"]["name"] for r in refs if "configMapRef" in r} <= configmaps
-            assert {r["secretRef"]["name"] for r in refs if "secretRef" in r} == EXTERNAL_SECRETS
+            required = {
+                r["secretRef"]["name"]
+                for r in refs
+                if "secretRef" in r and not r["secretRef"].get("optional")
+            }
+            optional = {
+                r["secretRef"]["name"]
+                for r in refs
+                if "secretRef" in r and r["secretRef"].get("optional")
+            }
+            assert required == EXTERNAL_SECRETS and optional <= OPTIONAL_SECRETS
 
 
 def test_prod_images_come_from_a_registry_with_a_fixed_tag() -> None:
@@ -301,8 +313,8 @@ def test_each_shard_id_is_a_statefulset_of_active_and_standby_on_different_nodes
         assert headless["spec"]["clusterIP"] == "None"
         pod = spec["template"]["spec"]
         (container,) = pod["containers"]
-        assert container["args"] == ["shard", "--id", "$(LFG_SHARD_ID)"]
-        (env,) = [e for e in container["env"] if e["name"] == "LFG_SHARD_ID"]
+        assert container["args"] == ["shard", "--id", "$(SHARD_ID)"]
+        (env,) = [e for e in container["env"] if e["name"] == "SHARD_ID"]
         assert env["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['lfg.io/shard']"
         (term,) = pod["affinity"]["podAntiAffinity"][
             "requiredDuringSchedulingIgnoredDuringExecution"

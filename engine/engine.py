@@ -90,6 +90,27 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_cash_amount: int = 10**12
     max_fee_bps: int = 1000
     max_ticker_len: int = 64
+    #: A place that repeats the client_order_id of an order that finished this recently
+    #: (and has the same terms) is a retry: it gets that order back, not a second one.
+    #: 0 (the pure engine's default) turns this off; the server sets it (60 s).
+    retry_window_ms: int = 0
+
+
+def _same_terms(o: Order, c: PlaceOrder, price: int, tif: str) -> bool:
+    """Does place `c` ask for exactly the order `o` was placed as?"""
+    return (
+        o.market == c.market
+        and o.side == c.side
+        and o.outcome == c.outcome
+        and o.type == c.type
+        and o.tif == tif
+        and o.price == price
+        and o.qty == c.qty
+        and o.post_only == c.post_only
+        and o.expires_at == c.expires_at
+        and o.stop_price == c.stop_price
+        and o.stp == c.stp
+    )
 
 
 class _Rejected(Exception):
@@ -111,6 +132,9 @@ class Engine:
         self.orders: dict[int, Order] = {}
         self.user_orders: dict[int, dict[int, Order]] = {}
         self.client_ids: dict[tuple[int, str], Order] = {}
+        #: finished orders with a client_order_id, for retries (see retry_window_ms)
+        self.recent_ids: dict[tuple[int, str], Order] = {}
+        self._recent_q: deque[tuple[int, tuple[int, str], Order]] = deque()
         self.credits = 0
         self.debits = 0
         self._priority = 0
@@ -442,26 +466,23 @@ class Engine:
         user = c.user
         coid = c.client_order_id
         if coid is not None:
-            prev = self.client_ids.get((user, coid))
+            key = (user, coid)
+            prev = self.client_ids.get(key)
             if prev is not None:
-                if (
-                    prev.market == c.market
-                    and prev.side == c.side
-                    and prev.outcome == c.outcome
-                    and prev.type == c.type
-                    and prev.tif == tif
-                    and prev.price == price
-                    and prev.qty == c.qty
-                    and prev.post_only == c.post_only
-                    and prev.expires_at == c.expires_at
-                    and prev.stop_price == c.stop_price
-                    and prev.stp == c.stp
-                ):
+                if _same_terms(prev, c, price, tif):
                     self._evs.append(OrderDeduplicated(snapshot(prev)))
                     return
                 raise _Rejected(
                     Reject.CONFLICT, f"client_order_id {coid!r} is in use by an open order"
                 )
+            if self.recent_ids:
+                self._forget_old(c.ts)
+                done = self.recent_ids.get(key)
+                if done is not None and _same_terms(done, c, price, tif):
+                    # A retry of an order that already finished (filled at once, say):
+                    # answer with it. Different terms: a new order reusing the id.
+                    self._evs.append(OrderDeduplicated(snapshot(done)))
+                    return
         if m.status != "open":
             raise _Rejected(Reject.MARKET_NOT_OPEN, f"market {c.market} is {m.status}")
         if c.order_id in self.orders:
@@ -879,6 +900,28 @@ class Engine:
             del self.user_orders[o.user][oid]
             if o.client_order_id is not None:
                 self.client_ids.pop((o.user, o.client_order_id), None)
+        if o.client_order_id is not None and self.config.retry_window_ms and not o.is_open:
+            self._remember_done(o)
+
+    def _remember_done(self, o: Order) -> None:
+        assert o.client_order_id is not None
+        key = (o.user, o.client_order_id)
+        self.recent_ids[key] = o
+        self._recent_q.append((o.updated_ts, key, o))
+
+    def _forget_old(self, now: int) -> None:
+        """Drop finished orders older than the retry window."""
+        q = self._recent_q
+        horizon = now - self.config.retry_window_ms
+        while q and q[0][0] < horizon:
+            _, key, o = q.popleft()
+            if self.recent_ids.get(key) is o:
+                del self.recent_ids[key]
+
+    def restore_done(self, order: Order) -> None:
+        """Recovery: a recently finished order with a client_order_id (retries find it)."""
+        if order.client_order_id is not None and self.config.retry_window_ms:
+            self._remember_done(order)
 
     def _finish(
         self,

@@ -34,6 +34,9 @@ class Settings(msgspec.Struct, kw_only=True):
     shards: int = 1
     max_batch: int = 2000
     max_open_orders: int = 1000
+    #: a place repeating the client_order_id of an order finished this recently, with the
+    #: same terms, is a retry and returns that order (0: off)
+    retry_window_ms: int = 60_000
     db_pool_min: int = 2
     db_pool_max: int = 10
     command_timeout_ms: int = 5000
@@ -88,6 +91,7 @@ _LIMITS: dict[str, tuple[int, int]] = {
     "shards": (1, 64),
     "max_batch": (1, 100_000),
     "max_open_orders": (1, 1_000_000),
+    "retry_window_ms": (0, 3_600_000),
     "db_pool_min": (1, 1000),
     "db_pool_max": (1, 1000),
     "command_timeout_ms": (10, 600_000),

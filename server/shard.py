@@ -457,6 +457,16 @@ class Shard:
         )
         for r in rows:
             self.engine.restore_order(_order_from_row(r))
+        window = self.engine_config.retry_window_ms
+        if window:  # finished orders a retry may still name
+            for r in await conn.fetch(
+                f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders "  # nosec B608  # constant column names
+                "WHERE client_order_id IS NOT NULL AND updated_ts >= $2 AND market = ANY($1::text[]) "
+                "AND status NOT IN ('open', 'partially_filled') ORDER BY updated_ts",
+                tickers,
+                now_ms() - window,
+            ):
+                self.engine.restore_done(_order_from_row(r))
 
     def _restore_market(self, row: asyncpg.Record) -> None:
         self.engine.restore_market(

@@ -86,6 +86,10 @@ class Trader:
                                 "qty": 1,
                                 "client_order_id": coid,
                             }
+                            if (
+                                i % 4 == 3
+                            ):  # now and then take liquidity: an IOC that may fill at once
+                                msg.update(outcome="no", price=75, tif="ioc")
                             sent = time.monotonic()
                             await ws.send(json.dumps(msg))
                             reply = json.loads(await asyncio.wait_for(ws.recv(), 10))

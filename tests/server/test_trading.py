@@ -71,3 +71,31 @@ async def test_two_traders_trade_and_a_watcher_sees_gapless_book_and_trade(live:
     for w in (a, b, watcher):
         await w.close()
     await assert_money_conserved(live.dsn)
+
+
+async def test_a_retried_place_of_a_filled_order_returns_it_and_trades_nothing_twice(
+    live: Live,
+) -> None:
+    ticker = await live.market()
+    (_, ta), (_, tb) = await live.user(), await live.user()
+    a, b = await live.ws(ta), await live.ws(tb)
+    assert (await a.req("place", market=ticker, side="buy", outcome="yes", price=60, qty=10))[
+        "type"
+    ] == "placed"
+    terms = {
+        "market": ticker,
+        "side": "buy",
+        "outcome": "no",
+        "price": 45,
+        "qty": 3,
+        "tif": "ioc",
+        "client_order_id": "retry-1",
+    }
+    first = await b.req("place", **terms)
+    assert first["order"]["status"] == "filled"
+    again = await b.req("place", **terms)  # as if the first reply had been lost
+    assert again["type"] == "placed" and again["order"]["order_id"] == first["order"]["order_id"]
+    trades = (await live.http.get(f"/markets/{ticker}/trades")).json()["trades"]
+    assert len(trades) == 1
+    for w in (a, b):
+        await w.close()

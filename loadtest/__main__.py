@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -81,10 +82,12 @@ def _print_run(r: dict[str, Any], log: Any) -> None:
         f"{f['cancel_missed']:,}"
     )
     log(
-        f"  connections: peak {f['conns_client_peak']:,.0f} held by clients, server peak {f['conns_server_peak'] or 0:,.0f}; "
+        f"  connections: peak {f['conns_client_peak']:,.0f} held by clients, server peak "
+        f"{'n/a' if f['conns_server_peak'] is None else format(f['conns_server_peak'], ',.0f')}; "
         f"subscribers at window end {f['subscribers_at_window_end']:,.0f}; disconnects {f['disconnects']}"
         + (f"; server RSS {f['kb_per_conn']} KB per connection" if "kb_per_conn" in f else "")
     )
+    log(f"  market data: clients received {f['md_msgs_per_s']:,} pushed messages/s")
     log(
         f"  CPU (% of one core): server {f['server_cpu_pct_mean']}, PostgreSQL {f['db_cpu_pct_mean']}, "
         f"generator {f['generator_cpu_pct_mean']}, whole machine {f['machine_busy_pct_mean']} of "
@@ -148,6 +151,26 @@ def run_one(name: str, args: argparse.Namespace, tmp: str, log: Any) -> dict[str
     return r
 
 
+def code_revision() -> str:
+    """The git commit measured, with "+changes" when the working tree differs from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "server", "engine"],
+            cwd=root, capture_output=True, text=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+changes" if dirty else "")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     names = list(NAMES) if args.scenario == "all" else [args.scenario]
     out_dir = Path(args.out) if args.out else REPORTS
@@ -161,6 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     session = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "code": code_revision(),
         "command": "python -m loadtest " + " ".join(sys.argv[1:]),
         "machine": machine(),
         "nofile_limit": [soft, hard],
@@ -168,7 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     m = session["machine"]
     log(
         f"machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['mem_mb']:,} MB, Python {m['python']}, "
-        f"load average {m['loadavg']}; open-files limit {soft}/{hard}"
+        f"load average {m['loadavg']}; open-files limit {soft}/{hard}; code {session['code']}"
     )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     tmp = new_tmp()
@@ -284,8 +308,16 @@ def main(argv: list[str] | None = None) -> int:
     ls = sub.add_parser("list", help="the scenarios and their sizes")
     ls.set_defaults(func=cmd_list)
     args = ap.parse_args(argv)
-    if args.command == "run" and args.target and not args.target.startswith("http://127.0.0.1"):
-        ap.error("--target must be on this machine: http://127.0.0.1:PORT")
+    if args.command == "run" and args.target:
+        if not args.target.startswith("http://127.0.0.1:"):
+            ap.error("--target must be on this machine: http://127.0.0.1:PORT")
+        if not (args.admin_email or os.environ.get("LFG_ADMIN_EMAIL")) or not (
+            args.admin_password or os.environ.get("LFG_ADMIN_PASSWORD")
+        ):
+            ap.error(
+                "--target needs the server's admin (to create markets and fund accounts): "
+                "--admin-email/--admin-password or LFG_ADMIN_EMAIL/LFG_ADMIN_PASSWORD"
+            )
     rc: int = args.func(args)
     return rc
 

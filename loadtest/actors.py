@@ -288,7 +288,7 @@ async def lfg_maker(ctx: Ctx, a: Actor) -> None:
         qmax = int(ctx.p["maker_qty_max"])
         live: list[str] = []
         # Makers are not in step with each other: each starts at a random phase.
-        next_at = time.time() + rng.random() * interval
+        next_at = time.time() + rng.random() * min(interval, 2.0)
         cycles = math.ceil((a.stop - a.start) / interval) + 2
         for _ in range(cycles):
             await asyncio.sleep(max(0.0, min(next_at - time.time(), ctx.until(a.stop))))
@@ -614,7 +614,7 @@ async def rest_maker(ctx: Ctx, a: Actor) -> None:
         interval = ctx.p["maker_interval"]
         qmax = int(ctx.p["maker_qty_max"])
         live: list[tuple[str, str]] = []
-        next_at = time.time() + rng.random() * interval
+        next_at = time.time() + rng.random() * min(interval, 2.0)
         for _ in range(math.ceil((a.stop - a.start) / interval) + 2):
             await asyncio.sleep(max(0.0, min(next_at - time.time(), ctx.until(a.stop))))
             if ctx.until(a.stop) <= 0 or orders.broken:

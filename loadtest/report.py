@@ -171,7 +171,7 @@ _ROWS = [
     ("generator CPU % (all client processes)", "generator_cpu_pct_mean"),
     ("whole machine CPU % (mean, window; 200 = both cores)", "machine_busy_pct_mean"),
     ("generator event-loop lag", "generator_loop_lag"),
-    ("market-data messages received/s", "md_msgs_per_s"),
+    ("pushed messages received/s (clients)", "md_msgs_per_s"),
     ("late maker/taker cycles", "late_cycles"),
 ]
 

@@ -357,12 +357,15 @@ def run_scenario(
     rec = merge_workers(t0, payloads)
     users = active_users(actors, int(s.duration) + 2)
     r = analyse(s, kind, transport, rec, rows, payloads, before, users)
+    started_here = target_url is None or kind == "peer"
     r["server"] = {
         "kind": kind,
-        "started_here": target_url is None or kind == "peer",
+        "started_here": started_here,
         "settings": t.env,
         "client_ips": "one per user (X-Forwarded-For)" if xff else "127.0.0.1",
     }
+    if not started_here:
+        r["config"]["limits"] = "as configured on the target"
     r["thresholds"] = thresholds(s, r) if kind == "lfg" else []
     r["passed"] = all(x["status"] != "fail" for x in r["thresholds"])
     return r

@@ -67,7 +67,8 @@ class Scenario:
         if self.shape == "steady":
             return ("steady", t["warmup_s"], t["warmup_s"] + t["duration_s"])
         if self.shape == "connect":
-            return ("hold", t["connect_s"], t["connect_s"] + t["hold_s"])
+            # The last two thirds of the hold: the last connections have settled.
+            return ("hold", t["connect_s"] + t["hold_s"] / 3, t["connect_s"] + t["hold_s"])
         return ("whole run", 0.0, self.duration)
 
     def counts(self) -> dict[str, int]:
@@ -114,8 +115,12 @@ class Scenario:
         }
 
 
-_MIX_RAMP = {"maker": 0.03, "taker": 0.12, "browser": 0.25}
-_MIX_SPIKE = {"maker": 0.02, "taker": 0.08, "browser": 0.10}
+#: A retail exchange: 1% market makers re-quoting every 2 s, 5% active traders at one
+#: order a second, browsers ordering every 30 s on average, the rest watching. About
+#: 140 order commands a second per 1,000 users.
+_MIX_RAMP = {"maker": 0.01, "taker": 0.05, "browser": 0.25}
+_MIX_SPIKE = {"maker": 0.01, "taker": 0.05, "browser": 0.10}
+_RETAIL = {"maker_interval": 2.0, "taker_rate": 1.0, "browser_order_every": 30.0}
 #: Two dashboards per market: enough to time fills to subscribers, few enough that the
 #: fan-out does not crowd out the order flow the scenario measures.
 _MIX_SUSTAINED = {"maker": 0.4, "taker": 0.4}
@@ -131,7 +136,7 @@ def _ramp(size: str) -> Scenario:
     mix = {**_MIX_RAMP, "browser": {"full": 0.25, "short": 0.1, "smoke": 0.05}[size]}
     return Scenario(
         "ramp", size, f"Ramp to {users:,} users", users, mix, "ramp",
-        {"ramp_s": ramp_s, "hold_s": hold_s}, accounts=accounts, procs=procs,
+        {"ramp_s": ramp_s, "hold_s": hold_s}, params=_RETAIL, accounts=accounts, procs=procs,
     )  # fmt: skip
 
 
@@ -146,7 +151,7 @@ def _spike(size: str) -> Scenario:
         "spike", size, f"Spike from {base:,} to {users:,} users", users, mix, "spike",
         {"base_users": base, "base_s": base_s, "rise_s": rise_s, "hold_s": hold_s,
          "recover_s": recover_s},
-        limits="default", accounts=accounts, procs=procs,
+        params=_RETAIL, limits="default", accounts=accounts, procs=procs,
     )  # fmt: skip
 
 

@@ -57,5 +57,8 @@ bench: setup
 	$(PY) -m engine.bench
 	$(PY) -m loadtest.orders --peer
 
+loadtest: setup
+	$(PY) -m loadtest run all --short
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist

@@ -95,7 +95,9 @@ class Services:
             self.bus.on_markets_changed = lambda: self.hub._spawn(self.refresh_markets())
             self.shards = [RemoteShard(i, self.bus) for i in range(settings.shards)]
         else:
-            cfg = EngineConfig(max_open_orders=settings.max_open_orders, retry_window_ms=settings.retry_window_ms)
+            cfg = EngineConfig(
+                max_open_orders=settings.max_open_orders, retry_window_ms=settings.retry_window_ms
+            )
             self.shards = [
                 Shard(i, dsn, self._publish, max_batch=settings.max_batch, engine_config=cfg)
                 for i in range(settings.shards)

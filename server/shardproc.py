@@ -51,7 +51,9 @@ class ShardProcess:
             dsn,
             self._on_batch,
             max_batch=settings.max_batch,
-            engine_config=EngineConfig(max_open_orders=settings.max_open_orders, retry_window_ms=settings.retry_window_ms),
+            engine_config=EngineConfig(
+                max_open_orders=settings.max_open_orders, retry_window_ms=settings.retry_window_ms
+            ),
         )
         self.stream = bus.stream_key(shard_id)
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"

@@ -28,6 +28,10 @@ _encode = msgspec.json.Encoder().encode
 _KEEP, _MARKET = 0, 1
 
 
+#: Fan-out messages (market data and private events) queued to clients, one per client.
+_FANOUT_SENT = metrics.WS_MESSAGES_SENT.labels("fanout")
+
+
 def encode(msg: Any) -> str:
     return _encode(msg).decode()
 
@@ -291,6 +295,8 @@ class Hub:
                 for c in targets:
                     c.push(text)
                 sent += len(targets)
+        if sent:
+            _FANOUT_SENT.inc(sent)
         if out.account_users and user_subs:
             wanted = [u for u in out.account_users if (u, "account") in user_subs]
             if wanted:

@@ -58,8 +58,19 @@ class BatchOut(msgspec.Struct):
     account_users: list[int]
 
 
-def _own(outcome: str, yes_price: int) -> int:
+def own_price(outcome: str, yes_price: int) -> int:
+    """A YES-terms price in cents of `outcome`."""
     return yes_price if outcome == "yes" else 100 - yes_price
+
+
+def trade_sides(e: TradeExecuted) -> tuple[tuple[int, int, str, str, int, str], ...]:
+    """Both parties of a trade: (user, order id, own side, outcome, fee, liquidity). The
+    taker's own side: a YES-terms buy is buy YES or sell NO."""
+    taker_side = "buy" if (e.taker_side == "buy") == (e.taker_outcome == "yes") else "sell"
+    return (
+        (e.maker_user, e.maker_order_id, e.maker_side, e.maker_outcome, e.maker_fee, "maker"),
+        (e.taker_user, e.taker_order_id, taker_side, e.taker_outcome, e.taker_fee, "taker"),
+    )
 
 
 def render(
@@ -162,12 +173,7 @@ def _trade(
             ),
         )
     )
-    taker_buys_yes_terms = e.taker_side == "buy"
-    taker_side = "buy" if taker_buys_yes_terms == (e.taker_outcome == "yes") else "sell"
-    for user, oid, side, outcome, fee, liq in (
-        (e.maker_user, e.maker_order_id, e.maker_side, e.maker_outcome, e.maker_fee, "maker"),
-        (e.taker_user, e.taker_order_id, taker_side, e.taker_outcome, e.taker_fee, "taker"),
-    ):
+    for user, oid, side, outcome, fee, liq in trade_sides(e):
         if wants is not None and not wants(user, "fills"):
             continue
         fill = Fill(
@@ -176,7 +182,7 @@ def _trade(
             market=e.market,
             side=side,
             outcome=outcome,
-            price=_own(outcome, e.price),
+            price=own_price(outcome, e.price),
             qty=e.qty,
             fee=fee,
             liquidity=liq,  # type: ignore[arg-type]

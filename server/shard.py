@@ -39,6 +39,7 @@ from engine.events import CashCredited, CashDebited, Event
 from server import metrics
 from server.db import now_ms
 from server.errors import ApiError
+from server.marketdata import own_price, trade_sides
 from server.schema import trade_id
 
 #: Advisory lock keys: SHARD_LOCK_BASE + shard id.
@@ -179,10 +180,6 @@ class _Pending:
     #: a non-command job run between batches (snapshot, market load)
     job: Callable[[], Awaitable[Any]] | None = None
     enqueued: float = field(default_factory=time.perf_counter)
-
-
-def own_price(outcome: str, yes_price: int) -> int:
-    return yes_price if outcome == "yes" else 100 - yes_price
 
 
 class Shard:
@@ -710,10 +707,7 @@ def _trade_rows(
         )
     )
     ref = trade_id(e.market, e.trade_id)
-    for user, order_id, side, outcome, fee, liq in (
-        (e.maker_user, e.maker_order_id, e.maker_side, e.maker_outcome, e.maker_fee, "maker"),
-        (e.taker_user, e.taker_order_id, _taker_side(e), e.taker_outcome, e.taker_fee, "taker"),
-    ):
+    for user, order_id, side, outcome, fee, liq in trade_sides(e):
         price = own_price(outcome, e.price)
         fills.append(
             (user, e.market, e.trade_id, order_id, side, outcome, price, e.qty, fee, liq, e.ts)
@@ -721,12 +715,6 @@ def _trade_rows(
         notional = price * e.qty
         amount = -(notional + fee) if side == "buy" else notional - fee
         ledger.append((user, "trade", amount, e.market, ref, e.ts))
-
-
-def _taker_side(e: TradeExecuted) -> str:
-    """The taker's own side: a YES-terms buy is buy YES or sell NO."""
-    yes_buy = e.taker_side == "buy"
-    return "buy" if yes_buy == (e.taker_outcome == "yes") else "sell"
 
 
 def _order_from_row(r: asyncpg.Record) -> Order:

@@ -38,7 +38,7 @@ from engine.events import (
     TradeExecuted,
 )
 from engine.markets import Market
-from engine.orders import Order
+from engine.orders import Order, OrderState
 from engine.types import DoneReason, Reject
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "OpenMarket",
     "Order",
     "OrderDeduplicated",
+    "OrderState",
     "OrderUpdated",
     "OrdersCancelled",
     "PayoutMade",

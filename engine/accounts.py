@@ -2,13 +2,20 @@
 
 
 class Account:
-    """A user's cash in cents: `available` to spend, `held` for open buy orders."""
+    """A user's cash in cents: `available` to spend, `held` for open buy orders.
 
-    __slots__ = ("available", "held")
+    `tracked` is set while the engine remembers the balance it had before its first change
+    since the shard last took the changes (`base_available`, `base_held`).
+    """
+
+    __slots__ = ("available", "base_available", "base_held", "held", "tracked")
 
     def __init__(self, available: int = 0, held: int = 0) -> None:
         self.available = available
         self.held = held
+        self.tracked = False
+        self.base_available = 0
+        self.base_held = 0
 
     def __repr__(self) -> str:
         return f"Account(available={self.available}, held={self.held})"

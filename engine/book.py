@@ -1,48 +1,88 @@
 """The order book of one market, in YES terms: bids and asks at integer cents 1..99.
 
 Each side is an array of 101 price levels (index = price) with the best price tracked;
-each level is a FIFO of orders. Orders that leave a level from the middle are removed
-lazily: they stay in the deque with `remaining_qty == 0` until they reach its front or the
-level is compacted, so cancel is O(1).
+each level is a FIFO of resting orders, a doubly linked list through the orders' own
+`prev`/`next`, so that adding, filling the front and cancelling from the middle are all
+O(1) with no dead entries left behind.
 """
 
-from collections import deque
-from typing import Final
+from collections.abc import Iterator
 
-from engine.orders import Order
-
-#: Compact a level when its dead entries outnumber live ones by this margin.
-_COMPACT_SLACK: Final = 16
+from engine.orders import OrderState
 
 
 class Level:
-    """All resting orders at one price on one side. `qty` is the sum of their remaining."""
+    """All resting orders at one price on one side. `qty` is the sum of their remaining,
+    `live` how many they are; `head` rests longest (trades first), `tail` arrived last."""
 
-    __slots__ = ("live", "market", "orders", "price", "qty", "side")
+    __slots__ = ("dirty", "head", "live", "market", "price", "qty", "side", "tail")
 
     def __init__(self, market: str, side: str, price: int) -> None:
         self.market = market
         self.side = side
         self.price = price
-        self.orders: deque[Order] = deque()
+        self.head: OrderState | None = None
+        self.tail: OrderState | None = None
         self.qty = 0
         self.live = 0
+        #: changed by the command being applied (the engine reports it once, at the end)
+        self.dirty = False
 
-    def append(self, order: Order) -> None:
-        self.orders.append(order)
+    def append(self, order: OrderState) -> None:
+        """Rest `order` at the back of the queue."""
+        tail = self.tail
+        order.prev = tail
+        order.next = None
+        if tail is None:
+            self.head = order
+        else:
+            tail.next = order
+        self.tail = order
         self.qty += order.remaining_qty
         self.live += 1
 
-    def drop(self, order: Order, qty: int) -> None:
-        """An order of this level left it (its remaining `qty` no longer rests here)."""
+    def insert(self, order: OrderState) -> None:
+        """Rest `order` in the place its `priority` gives it (recovery: any call order)."""
+        after = self.tail
+        while after is not None and after.priority > order.priority:
+            after = after.prev
+        if after is self.tail:
+            self.append(order)
+            return
+        before = self.head if after is None else after.next
+        assert before is not None
+        order.prev = after
+        order.next = before
+        before.prev = order
+        if after is None:
+            self.head = order
+        else:
+            after.next = order
+        self.qty += order.remaining_qty
+        self.live += 1
+
+    def remove(self, order: OrderState, qty: int) -> None:
+        """Take `order` out of the queue; its remaining `qty` no longer rests here."""
+        prev = order.prev
+        nxt = order.next
+        if prev is None:
+            self.head = nxt
+        else:
+            prev.next = nxt
+        if nxt is None:
+            self.tail = prev
+        else:
+            nxt.prev = prev
+        order.prev = order.next = None
         self.qty -= qty
         self.live -= 1
-        if len(self.orders) > 2 * self.live + _COMPACT_SLACK:
-            self.orders = deque(o for o in self.orders if o.remaining_qty)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        """Live orders in priority order."""
-        return (o for o in self.orders if o.remaining_qty)
+    def __iter__(self) -> Iterator[OrderState]:
+        """Resting orders in priority order."""
+        o = self.head
+        while o is not None:
+            yield o
+            o = o.next
 
 
 class BookSide:
@@ -61,7 +101,7 @@ class BookSide:
         self.best = self.empty
         self.levels = [Level(market, self.name, p) for p in range(101)]
 
-    def add(self, order: Order) -> Level:
+    def add(self, order: OrderState) -> Level:
         """Rest `order` at the back of its level; returns that level."""
         p = order.book_price
         level = self.levels[p]
@@ -70,14 +110,23 @@ class BookSide:
             self.best = p
         return level
 
+    def insert(self, order: OrderState) -> None:
+        """Recovery: rest `order` where its `priority` puts it in its level."""
+        p = order.book_price
+        self.levels[p].insert(order)
+        if (p - self.best) * self.step < 0:
+            self.best = p
+
     def settle_best(self) -> None:
         """Move `best` past empty levels (after a level emptied)."""
         p = self.best
         levels = self.levels
         step = self.step
         empty = self.empty
-        while p != empty and not levels[p].qty:
+        level = levels[p]
+        while p != empty and not level.qty:
             p += step
+            level = levels[p]
         self.best = p
 
     def crosses(self, limit: int) -> bool:

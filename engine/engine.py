@@ -21,7 +21,6 @@ Rules implemented here (DESIGN.md §1):
 
 import heapq
 from collections import deque
-from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
@@ -59,7 +58,7 @@ from engine.events import (
     TradeExecuted,
 )
 from engine.markets import TRANSITIONS, Market
-from engine.orders import Order, hold_for, snapshot
+from engine.orders import Order, OrderState, hold_for, order_state
 from engine.types import (
     BPS,
     BUY,
@@ -79,6 +78,45 @@ _CLOSE: Final = 1
 #: (maker buys?, taker buys?) -> what the trade does to the pair supply.
 _TRADE_KIND: Final = (("burn", "transfer"), ("transfer", "mint"))
 _TICKER_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+_astuple: Final = msgspec.structs.astuple
+#: The values of a place's string fields, as codes.
+_BUY: Final = 0
+_YES: Final = 0
+_SIDES: Final = {BUY: _BUY, SELL: 1}
+_OUTCOMES: Final = {YES: _YES, NO: 1}
+_NEWEST_S: Final = "cancel_newest"
+_STPS: Final = {_NEWEST_S: 0, "cancel_oldest": 1, "cancel_both": 2}
+_LIMIT: Final = 0
+_MARKET: Final = 1
+_STOP: Final = 2
+_STOP_LIMIT: Final = 3
+_LIMIT_S: Final = "limit"
+_MARKET_S: Final = "market"
+_TYPES: Final = {_LIMIT_S: _LIMIT, _MARKET_S: _MARKET, "stop": _STOP, "stop_limit": _STOP_LIMIT}
+_GTC: Final = 0
+_GTD: Final = 1
+_IOC: Final = 2
+_FOK: Final = 3
+_GTC_S: Final = "gtc"
+_TIFS: Final = {_GTC_S: _GTC, "gtd": _GTD, "ioc": _IOC, "fok": _FOK}
+#: `_place` unpacks a PlaceOrder's fields in this order.
+assert PlaceOrder.__struct_fields__ == (
+    "ts",
+    "order_id",
+    "user",
+    "market",
+    "side",
+    "outcome",
+    "qty",
+    "type",
+    "tif",
+    "price",
+    "post_only",
+    "client_order_id",
+    "expires_at",
+    "stop_price",
+    "stp",
+)
 
 
 class EngineConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,7 +134,7 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True):
     retry_window_ms: int = 0
 
 
-def _same_terms(o: Order, c: PlaceOrder, price: int, tif: str) -> bool:
+def _same_terms(o: OrderState, c: PlaceOrder, price: int, tif: str) -> bool:
     """Does place `c` ask for exactly the order `o` was placed as?"""
     return (
         o.market == c.market
@@ -113,6 +151,18 @@ def _same_terms(o: Order, c: PlaceOrder, price: int, tif: str) -> bool:
     )
 
 
+def _stop_hit(o: OrderState, lo: int, hi: int) -> bool:
+    """Trades printed at YES prices `lo`..`hi`: a buy stop fires if one of them was at
+    or above its stop price (in its own outcome's cents), a sell stop if one was at or
+    below. A sweep through several levels prints every level's price, not just its last.
+    """
+    sp = o.stop_price
+    assert sp is not None
+    if o.is_yes:
+        return hi >= sp if o.is_buy else lo <= sp
+    return PAYOUT - lo >= sp if o.is_buy else PAYOUT - hi <= sp
+
+
 class _Rejected(Exception):
     """Internal: unwinds validation to a `CommandRejected` event. Never escapes `apply`."""
 
@@ -126,15 +176,20 @@ class Engine:
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
+        # The limits every place checks, read once (the config is frozen).
+        self._min_qty = self.config.min_qty
+        self._max_qty = self.config.max_qty
+        self._max_open = self.config.max_open_orders
+        self._retry_ms = self.config.retry_window_ms
         self.markets: dict[str, Market] = {}
         self.accounts: dict[int, Account] = {}
         #: Open orders: resting in a book, or stop orders waiting for their trigger.
-        self.orders: dict[int, Order] = {}
-        self.user_orders: dict[int, dict[int, Order]] = {}
-        self.client_ids: dict[tuple[int, str], Order] = {}
+        self.orders: dict[int, OrderState] = {}
+        self.user_orders: dict[int, dict[int, OrderState]] = {}
+        self.client_ids: dict[tuple[int, str], OrderState] = {}
         #: finished orders with a client_order_id, for retries (see retry_window_ms)
-        self.recent_ids: dict[tuple[int, str], Order] = {}
-        self._recent_q: deque[tuple[int, tuple[int, str], Order]] = deque()
+        self.recent_ids: dict[tuple[int, str], OrderState] = {}
+        self._recent_q: deque[tuple[int, tuple[int, str], OrderState]] = deque()
         self.credits = 0
         self.debits = 0
         self._priority = 0
@@ -142,22 +197,10 @@ class Engine:
         self._timers: list[tuple[int, int, int, Any]] = []
         self._timer_no = 0
         self._evs: list[Event] = []
-        self._dirty: dict[Level, None] = {}
-        self._cash_base: dict[int, tuple[int, int]] = {}
-        self._handlers: dict[type[Command], Callable[[Any], None]] = {
-            CreateMarket: self._create_market,
-            HaltMarket: self._halt,
-            OpenMarket: self._open,
-            CloseMarket: self._close,
-            ResolveMarket: self._resolve,
-            CreditCash: self._credit,
-            DebitCash: self._debit,
-            PlaceOrder: self._place,
-            CancelOrder: self._cancel,
-            CancelAll: self._cancel_all,
-            AmendOrder: self._amend,
-            Tick: self._tick,
-        }
+        #: levels the command changed, in the order it first changed them (`Level.dirty`)
+        self._dirty: list[Level] = []
+        #: accounts changed since `take_cash_changes`, each with its balance before
+        self._cash_base: dict[int, Account] = {}
 
     # ------------------------------------------------------------------ entry point
 
@@ -165,12 +208,39 @@ class Engine:
         """Apply one command; return what happened. Timers due at `cmd.ts` fire first."""
         evs: list[Event] = []
         self._evs = evs
-        self._now = cmd.ts
+        ts = cmd.ts
+        self._now = ts
         timers = self._timers
-        if timers and timers[0][0] <= cmd.ts:
-            self._run_timers(cmd.ts)
+        if timers and timers[0][0] <= ts:
+            self._run_timers(ts)
+        t = type(cmd)
         try:
-            self._handlers[type(cmd)](cmd)
+            if t is PlaceOrder:
+                self._place(cmd)  # type: ignore[arg-type]
+            elif t is CancelOrder:
+                self._cancel(cmd)  # type: ignore[arg-type]
+            elif t is AmendOrder:
+                self._amend(cmd)  # type: ignore[arg-type]
+            elif t is CancelAll:
+                self._cancel_all(cmd)  # type: ignore[arg-type]
+            elif t is Tick:
+                pass  # timers ran above
+            elif t is CreditCash:
+                self._credit(cmd)  # type: ignore[arg-type]
+            elif t is DebitCash:
+                self._debit(cmd)  # type: ignore[arg-type]
+            elif t is CreateMarket:
+                self._create_market(cmd)  # type: ignore[arg-type]
+            elif t is HaltMarket:
+                self._transition(self._market(cmd.market), "halt", cmd.ts)  # type: ignore[attr-defined]
+            elif t is OpenMarket:
+                self._transition(self._market(cmd.market), "open", cmd.ts)  # type: ignore[attr-defined]
+            elif t is CloseMarket:
+                self._transition(self._market(cmd.market), "close", cmd.ts)  # type: ignore[attr-defined]
+            elif t is ResolveMarket:
+                self._resolve(cmd)  # type: ignore[arg-type]
+            else:
+                raise TypeError(f"not a command: {cmd!r}")
         except _Rejected as r:
             evs.append(CommandRejected(r.reason, r.message))
         if self._dirty:
@@ -200,11 +270,10 @@ class Engine:
         was paid) is updated correctly even if this engine's copy of its balance is stale.
         """
         out: dict[int, tuple[int, int]] = {}
-        accounts = self.accounts
-        for user, (avail0, held0) in self._cash_base.items():
-            a = accounts[user]
-            d_avail = a.available - avail0
-            d_held = a.held - held0
+        for user, a in self._cash_base.items():
+            d_avail = a.available - a.base_available
+            d_held = a.held - a.base_held
+            a.tracked = False
             if d_avail or d_held:
                 out[user] = (d_avail, d_held)
         self._cash_base.clear()
@@ -215,6 +284,7 @@ class Engine:
         acct = self.account(user)
         acct.available = available
         acct.held = held
+        acct.tracked = False
         self._cash_base.pop(user, None)
 
     # ------------------------------------------------------------------ recovery
@@ -277,21 +347,20 @@ class Engine:
         Cash holds are part of the durable account balance; contracts are re-reserved here.
         """
         m = self.markets[order.market]
-        if order.side != BUY:
-            self._reserve(m.position(order.user), order.outcome, order.remaining_qty)
-        self._register(order)
-        if order.type in ("stop", "stop_limit") and not order.triggered:
-            m.stops.append(order)
+        o = order_state(order)
+        o.pos = m.position(o.user)
+        o.acct = self.account(o.user)
+        if not o.is_buy:
+            self._reserve(o.pos, o.outcome, o.remaining_qty)
+        self._register(o)
+        if o.type in ("stop", "stop_limit") and not o.triggered:
+            m.stops.append(o)
         else:
-            side = m.book.bids if order.is_bid else m.book.asks
-            level = side.add(order)
-            queue = level.orders
-            if len(queue) > 1 and queue[-2].priority > order.priority:
-                level.orders = deque(sorted(queue, key=lambda o: o.priority))
-            if order.priority > self._priority:
-                self._priority = order.priority
-        if order.expires_at is not None:
-            self._add_timer(order.expires_at, _EXPIRY, order.order_id)
+            (m.book.bids if o.is_bid else m.book.asks).insert(o)
+            if o.priority > self._priority:
+                self._priority = o.priority
+        if o.expires_at is not None:
+            self._add_timer(o.expires_at, _EXPIRY, o.order_id)
 
     # ------------------------------------------------------------------ markets and cash
 
@@ -335,15 +404,6 @@ class Engine:
         m.seq += 1
         self._evs.append(MarketStatusChanged(m.ticker, m.seq, new, m.result, ts))
 
-    def _halt(self, c: HaltMarket) -> None:
-        self._transition(self._market(c.market), "halt", c.ts)
-
-    def _open(self, c: OpenMarket) -> None:
-        self._transition(self._market(c.market), "open", c.ts)
-
-    def _close(self, c: CloseMarket) -> None:
-        self._transition(self._market(c.market), "close", c.ts)
-
     def _resolve(self, c: ResolveMarket) -> None:
         m = self._market(c.market)
         if c.result not in ("yes", "no", "void"):
@@ -380,7 +440,8 @@ class Engine:
 
     def _credit(self, c: CreditCash) -> None:
         self._check_amount(c.amount)
-        self._acct(c.user).available += c.amount
+        acct = self._acct(c.user)
+        acct.available += c.amount
         self.credits += c.amount
         self._evs.append(CashCredited(c.user, c.amount))
 
@@ -395,117 +456,175 @@ class Engine:
         self._evs.append(CashDebited(c.user, c.amount))
 
     def _acct(self, user: int) -> Account:
-        """The account, recording its balance at first change since `take_cash_changes`."""
-        acct = self.accounts.get(user)
-        if acct is None:
-            acct = self.accounts[user] = Account()
-        if user not in self._cash_base:
-            self._cash_base[user] = (acct.available, acct.held)
+        """The account, about to change (see `_track`)."""
+        return self._track(self.account(user), user)
+
+    def _track(self, acct: Account, user: int) -> Account:
+        """Record the balance of an account about to change, at its first change since
+        `take_cash_changes`."""
+        if not acct.tracked:
+            acct.tracked = True
+            acct.base_available = acct.available
+            acct.base_held = acct.held
+            self._cash_base[user] = acct
         return acct
 
     # ------------------------------------------------------------------ placing
 
-    def _validate(self, c: PlaceOrder, m: Market) -> tuple[int, str]:
-        """Check the order's terms; return (own-outcome limit price, effective tif)."""
-        cfg = self.config
-        # msgspec checks side, outcome, type, tif and stp when decoding; a command built in
-        # code is checked here too, as cheaply as the common values allow.
-        side = c.side
-        outcome = c.outcome
-        stp = c.stp
-        if (
-            (side != BUY and side != SELL)
-            or (outcome != YES and outcome != NO)
-            or (stp != "cancel_newest" and stp != "cancel_oldest" and stp != "cancel_both")
-        ):
-            raise _Rejected(Reject.INVALID, "side, outcome or stp is not one of its values")
-        if not cfg.min_qty <= c.qty <= cfg.max_qty:
-            raise _Rejected(Reject.INVALID, f"qty must be {cfg.min_qty}..{cfg.max_qty}")
-        if c.order_id <= 0:
+    def _validate(
+        self,
+        order_id: int,
+        side: int,
+        outcome: int,
+        stp: int,
+        typ: int,
+        tif: int,
+        qty: int,
+        price: int,
+        post_only: bool,
+        expires_at: int | None,
+        stop_price: int | None,
+        ts: int,
+    ) -> int:
+        """Check a place's terms (its strings as codes, -1 for none of the values; `price`
+        -1 when none was given); return the own-outcome limit price."""
+        if side < 0 or outcome < 0 or stp < 0 or typ < 0 or tif < 0:
+            raise _Rejected(
+                Reject.INVALID, "side, outcome, type, tif or stp is not one of its values"
+            )
+        if not self._min_qty <= qty <= self._max_qty:
+            raise _Rejected(Reject.INVALID, f"qty must be {self._min_qty}..{self._max_qty}")
+        if order_id <= 0:
             raise _Rejected(Reject.INVALID, "order_id must be positive")
-        typ = c.type
-        tif = c.tif
-        price = c.price
-        if typ == "market" or typ == "stop":
-            if price is None:
-                price = MAX_PRICE if c.side == BUY else MIN_PRICE
-            if tif == "gtc" or tif == "ioc":
-                tif = "ioc"
-            elif tif != "fok" or typ == "stop":
-                raise _Rejected(Reject.INVALID, f"a {typ} order's tif must be ioc")
-        elif typ != "limit" and typ != "stop_limit":
-            raise _Rejected(Reject.INVALID, f"unknown order type {typ!r}")
-        elif price is None:
-            raise _Rejected(Reject.INVALID, f"a {typ} order needs a price")
+        if typ in (_MARKET, _STOP):
+            if price == -1:
+                price = MAX_PRICE if side == _BUY else MIN_PRICE
+            if tif == _GTD or (tif == _FOK and typ == _STOP):
+                raise _Rejected(Reject.INVALID, "a market or stop order's tif must be ioc")
+        elif price == -1:
+            raise _Rejected(Reject.INVALID, "a limit or stop_limit order needs a price")
         if not MIN_PRICE <= price <= MAX_PRICE:
             raise _Rejected(Reject.INVALID, f"price must be {MIN_PRICE}..{MAX_PRICE} cents")
-        if typ == "stop" or typ == "stop_limit":
-            sp = c.stop_price
-            if sp is None or not MIN_PRICE <= sp <= MAX_PRICE:
+        if typ in (_STOP, _STOP_LIMIT):
+            if stop_price is None or not MIN_PRICE <= stop_price <= MAX_PRICE:
                 raise _Rejected(Reject.INVALID, "stop orders need a stop_price of 1..99 cents")
-            if c.post_only or tif == "fok":
+            if post_only or tif == _FOK:
                 raise _Rejected(Reject.INVALID, "stop orders cannot be post_only or fok")
-        elif c.stop_price is not None:
+        elif stop_price is not None:
             raise _Rejected(Reject.INVALID, "stop_price is only for stop and stop_limit orders")
-        if tif == "gtd":
-            if c.expires_at is None or c.expires_at <= c.ts:
+        if tif == _GTD:
+            if expires_at is None or expires_at <= ts:
                 raise _Rejected(Reject.INVALID, "a gtd order needs expires_at in the future")
-        elif c.expires_at is not None:
+        elif expires_at is not None:
             raise _Rejected(Reject.INVALID, "expires_at is only for gtd orders")
-        elif tif != "gtc" and tif != "ioc" and tif != "fok":
-            raise _Rejected(Reject.INVALID, f"unknown time in force {tif!r}")
-        if c.post_only and tif != "gtc" and tif != "gtd":
+        if post_only and (typ in (_MARKET, _STOP) or (tif != _GTC and tif != _GTD)):
             raise _Rejected(Reject.INVALID, "post_only orders must rest: tif gtc or gtd")
-        return price, tif
+        return price
 
     def _place(self, c: PlaceOrder) -> None:
-        m = self.markets.get(c.market)
+        # Every field once, in one C call (a field read costs as much as the whole tuple).
+        (
+            ts,
+            order_id,
+            user,
+            market,
+            side,
+            outcome,
+            qty,
+            typ,
+            tif,
+            price_or_none,
+            post_only,
+            coid,
+            expires_at,
+            stop_price,
+            stp,
+        ) = _astuple(c)
+        m = self.markets.get(market)
         if m is None:
-            raise _Rejected(Reject.NOT_FOUND, f"unknown market {c.market!r}")
-        price, tif = self._validate(c, m)
-        user = c.user
-        coid = c.client_order_id
+            raise _Rejected(Reject.NOT_FOUND, f"unknown market {market!r}")
+        # msgspec checks these values when decoding; a command built in code is checked
+        # here too: one dict lookup per field instead of comparing strings.
+        # The common values are the very string objects decoding and literals give, so an
+        # identity check settles most fields before any lookup.
+        try:
+            side_code = 0 if side is BUY else 1 if side is SELL else _SIDES.get(side, -1)
+            outcome_code = (
+                0 if outcome is YES else 1 if outcome is NO else _OUTCOMES.get(outcome, -1)
+            )
+            stp_code = 0 if stp is _NEWEST_S else _STPS.get(stp, -1)
+            type_code = (
+                _LIMIT if typ is _LIMIT_S else _MARKET if typ is _MARKET_S else _TYPES.get(typ, -1)
+            )
+            tif_code = _GTC if tif is _GTC_S else _TIFS.get(tif, -1)
+        except TypeError:  # not even hashable
+            side_code = outcome_code = stp_code = type_code = tif_code = -1
+        # Compiled, quantities and prices are C integers: a value out of their range is as
+        # invalid as any other out of the bounds checked below.
+        try:
+            qty_c = qty
+            price_c = -1 if price_or_none is None else price_or_none
+        except (OverflowError, TypeError):
+            raise _Rejected(Reject.INVALID, "qty and price must be integers") from None
+        price = self._validate(
+            order_id,
+            side_code,
+            outcome_code,
+            stp_code,
+            type_code,
+            tif_code,
+            qty_c,
+            price_c,
+            post_only,
+            expires_at,
+            stop_price,
+            ts,
+        )
+        is_stop = type_code in (_STOP, _STOP_LIMIT)
+        if (type_code in (_MARKET, _STOP)) and tif_code == _GTC:
+            tif = "ioc"  # market and stop orders never rest
+            tif_code = _IOC
         if coid is not None:
             key = (user, coid)
             prev = self.client_ids.get(key)
             if prev is not None:
                 if _same_terms(prev, c, price, tif):
-                    self._evs.append(OrderDeduplicated(snapshot(prev)))
+                    self._evs.append(prev.snapshot_as(OrderDeduplicated))
                     return
                 raise _Rejected(
                     Reject.CONFLICT, f"client_order_id {coid!r} is in use by an open order"
                 )
             if self.recent_ids:
-                self._forget_old(c.ts)
+                self._forget_old(ts)
                 done = self.recent_ids.get(key)
                 if done is not None and _same_terms(done, c, price, tif):
                     # A retry of an order that already finished (filled at once, say):
                     # answer with it. Different terms: a new order reusing the id.
-                    self._evs.append(OrderDeduplicated(snapshot(done)))
+                    self._evs.append(done.snapshot_as(OrderDeduplicated))
                     return
         if m.status != "open":
-            raise _Rejected(Reject.MARKET_NOT_OPEN, f"market {c.market} is {m.status}")
-        if c.order_id in self.orders:
-            raise _Rejected(Reject.CONFLICT, f"order_id {c.order_id} is in use")
+            raise _Rejected(Reject.MARKET_NOT_OPEN, f"market {market} is {m.status}")
+        if order_id in self.orders:
+            raise _Rejected(Reject.CONFLICT, f"order_id {order_id} is in use")
         mine = self.user_orders.get(user)
         if (
             mine is not None
-            and len(mine) >= self.config.max_open_orders
+            and len(mine) >= self._max_open
             # Only an order that can stay open counts: at the cap a user can still trade
             # out with IOC, FOK and market orders.
-            and (tif == "gtc" or tif == "gtd" or c.type == "stop" or c.type == "stop_limit")
+            and (tif_code in (_GTC, _GTD) or is_stop)
         ):
             raise _Rejected(
                 Reject.TOO_MANY_OPEN_ORDERS,
                 f"at most {self.config.max_open_orders} open orders per user",
             )
-        is_yes = c.outcome == YES
-        is_buy = c.side == BUY
+        is_yes = outcome_code == _YES
+        is_buy = side_code == _BUY
         is_bid = is_buy == is_yes
         book_price = price if is_yes else PAYOUT - price
         hold = 0
         if is_buy:
-            hold = hold_for(price, c.qty, m.max_fee_bps)
+            hold = hold_for(price, qty_c, m.max_fee_bps)
             acct = self.accounts.get(user)
             if acct is None or acct.available < hold:
                 raise _Rejected(
@@ -517,76 +636,86 @@ class Engine:
             free = 0
             if pos is not None:
                 free = pos.yes - pos.yes_reserved if is_yes else pos.no - pos.no_reserved
-            if free < c.qty:
+            if free < qty_c:
                 raise _Rejected(
                     Reject.INSUFFICIENT_POSITION,
-                    f"selling {c.qty} {c.outcome.upper()} needs them held and unreserved; "
+                    f"selling {qty} {outcome.upper()} needs them held and unreserved; "
                     f"{free} are free",
                 )
-        is_stop = c.type == "stop" or c.type == "stop_limit"
         book = m.book
         opp = book.asks if is_bid else book.bids
         if not is_stop:
-            if c.post_only and opp.crosses(book_price):
+            if post_only and opp.crosses(book_price):
                 raise _Rejected(
                     Reject.POST_ONLY_WOULD_CROSS, "post-only order would take liquidity"
                 )
-            if tif == "fok" and self._fillable(m, opp, book_price, user, c.stp, c.qty) < c.qty:
+            if tif_code == _FOK and self._fillable(m, opp, book_price, user, stp, qty_c) < qty_c:
                 raise _Rejected(Reject.FOK_UNFILLABLE, "fill-or-kill order cannot fill completely")
 
-        # Accepted: from here on nothing is rejected.
-        o = Order(
-            c.order_id,
-            user,
-            c.market,
-            c.side,
-            c.outcome,
-            c.type,
-            tif,
-            price,
-            c.qty,
-            0,
-            c.qty,
-            0,
-            0,
-            "open",
-            coid,
-            c.ts,
-            c.ts,
-            c.expires_at,
-            c.stop_price,
-            c.post_only,
-            c.stp,
-            None,
-            False,
-            is_bid,
-            book_price,
-            hold,
-            0,
-        )
+        # Accepted: from here on nothing is rejected. (Fields set one by one: compiled, a
+        # C struct filled in place, without parsing 27 arguments.)
+        o = OrderState.__new__(OrderState)
+        o.order_id = order_id
+        o.user = user
+        o.market = market
+        o.side = side
+        o.outcome = outcome
+        o.type = typ
+        o.tif = tif
+        o.price = price
+        o.qty = qty_c
+        o.filled_qty = 0
+        o.remaining_qty = qty_c
+        o.filled_cost = 0
+        o.fees = 0
+        o.status = "open"
+        o.client_order_id = coid
+        o.created_ts = ts
+        o.updated_ts = ts
+        o.expires_at = expires_at
+        o.stop_price = stop_price
+        o.post_only = post_only
+        o.stp = stp
+        o.reason = None
+        o.triggered = False
+        o.is_bid = is_bid
+        o.is_buy = is_buy
+        o.is_yes = is_yes
+        o.immediate = tif_code in (_IOC, _FOK)
+        o.book_price = book_price
+        o.hold = hold
+        o.priority = 0
+        o.prev = None
+        o.next = None
         if is_buy:
-            acct = self._acct(user)
+            assert acct is not None  # checked above
+            self._track(acct, user)
             acct.available -= hold
             acct.held += hold
+            o.acct = acct
+            o.pos = m.positions.get(user)
         else:
-            self._reserve(m.position(user), c.outcome, c.qty)
+            assert pos is not None  # checked above
+            o.acct = self.accounts.get(user)
+            o.pos = pos
+            self._reserve(pos, outcome, qty_c)
         if is_stop:
             last = m.last_price
-            if last and self._stop_hit(o, last, last):
+            if last and _stop_hit(o, last, last):
                 o.triggered = True
             else:
                 self._register(o)
                 m.stops.append(o)
-                if o.expires_at is not None:
-                    self._add_timer(o.expires_at, _EXPIRY, o.order_id)
-                self._evs.append(OrderUpdated(snapshot(o)))
+                if expires_at is not None:
+                    self._add_timer(expires_at, _EXPIRY, order_id)
+                self._evs.append(o.snapshot_as(OrderUpdated))
                 return
         traded = m.trade_no
         self._take(m, o, opp)
         if m.stops and m.trade_no != traded:
             self._trigger_stops(m, traded)
 
-    def _take(self, m: Market, o: Order, opp: BookSide) -> None:
+    def _take(self, m: Market, o: OrderState, opp: BookSide) -> None:
         """Run `o` as the incoming order: match, then rest or cancel what is left."""
         if opp.crosses(o.book_price):
             self._match(m, o, opp)
@@ -594,18 +723,20 @@ class Engine:
             if o.status == "filled":
                 o.reason = DoneReason.FILLED
                 self._unregister(o)
-        elif o.tif == "ioc" or o.tif == "fok":
+        elif o.immediate:
             self._finish(o, "cancelled", DoneReason.IOC, m, False)
         else:
             self._priority += 1
             o.priority = self._priority
             book = m.book
             level = (book.bids if o.is_bid else book.asks).add(o)
-            self._dirty[level] = None
+            if not level.dirty:
+                level.dirty = True
+                self._dirty.append(level)
             self._register(o)
             if o.expires_at is not None:
                 self._add_timer(o.expires_at, _EXPIRY, o.order_id)
-        self._evs.append(OrderUpdated(snapshot(o)))
+        self._evs.append(o.snapshot_as(OrderUpdated))
 
     def _fillable(
         self, m: Market, opp: BookSide, limit: int, user: int, stp: str, need: int
@@ -622,21 +753,20 @@ class Engine:
         positions = m.positions
         while p != opp.empty and (limit - p) * step >= 0:
             level = levels[p]
-            if level.qty:
-                for mk in level.orders:
-                    if not mk.remaining_qty:
-                        continue
-                    if mk.user == user:
-                        if stp == "cancel_oldest":
-                            continue
+            mk = level.head
+            while mk is not None:
+                if mk.user == user:
+                    if stp != "cancel_oldest":
                         return total
-                    if mk.side == BUY:
+                else:
+                    if mk.is_buy:
                         pos = positions.get(mk.user)
-                        if pos is not None and (pos.no if mk.outcome == YES else pos.yes):
+                        if pos is not None and (pos.no if mk.is_yes else pos.yes):
                             return self._fillable_netted(m, opp, limit, user, stp, need)
                     total += mk.remaining_qty
                     if total >= need:
                         return total
+                mk = mk.next
             p += step
         return total
 
@@ -653,7 +783,7 @@ class Engine:
         step = opp.step
         levels = opp.levels
         while p != opp.empty and (limit - p) * step >= 0:
-            for mk in levels[p].orders:
+            for mk in levels[p]:
                 rem = mk.remaining_qty - cut.get(mk.order_id, 0)
                 if rem <= 0:
                     continue
@@ -670,8 +800,8 @@ class Engine:
                 if s is None:
                     pos = m.positions.get(mk.user) or Position()
                     s = sim[mk.user] = [pos.yes, pos.no, pos.yes_reserved, pos.no_reserved]
-                i = 0 if mk.outcome == YES else 1
-                if mk.side != BUY:
+                i = 0 if mk.is_yes else 1
+                if not mk.is_buy:
                     s[i] -= rem
                     s[i + 2] -= rem
                     continue
@@ -684,7 +814,7 @@ class Engine:
                     for o in reversed(list(self.user_orders[mk.user].values())):
                         if excess <= 0:
                             break
-                        if o.market != m.ticker or o.side == BUY or o.outcome != outcome:
+                        if o.market != m.ticker or o.is_buy or o.outcome != outcome:
                             continue
                         left = o.remaining_qty - cut.get(o.order_id, 0)
                         if left > 0:
@@ -695,7 +825,7 @@ class Engine:
             p += step
         return total
 
-    def _match(self, m: Market, o: Order, opp: BookSide) -> None:
+    def _match(self, m: Market, o: OrderState, opp: BookSide) -> None:
         """Trade `o` against the opposite side while prices cross, best price first."""
         levels = opp.levels
         step = opp.step
@@ -707,12 +837,8 @@ class Engine:
             if p == opp.empty or (limit - p) * step < 0:
                 break
             level = levels[p]
-            while o.remaining_qty and level.qty:
-                dq = level.orders
-                mk = dq[0]
-                if not mk.remaining_qty:
-                    dq.popleft()
-                    continue
+            while o.remaining_qty and level.head is not None:
+                mk = level.head
                 if mk.user == user:
                     stp = o.stp
                     if stp != "cancel_newest":
@@ -722,23 +848,27 @@ class Engine:
                     continue
                 q = mk.remaining_qty if mk.remaining_qty < o.remaining_qty else o.remaining_qty
                 self._trade(m, mk, o, p, q, level)
-            dirty[level] = None
+            if not level.dirty:
+                level.dirty = True
+                dirty.append(level)
             if not level.qty:
                 opp.settle_best()
 
-    def _trade(self, m: Market, mk: Order, tk: Order, p: int, q: int, level: Level) -> None:
+    def _trade(
+        self, m: Market, mk: OrderState, tk: OrderState, p: int, q: int, level: Level
+    ) -> None:
         """Execute `q` at YES price `p` between resting `mk` and incoming `tk`."""
         ts = self._now
         m.trade_no += 1
         m.seq += 1
         m.last_price = p
         m.volume += q
-        mk_own = p if mk.outcome == YES else PAYOUT - p
-        tk_own = p if tk.outcome == YES else PAYOUT - p
+        mk_own = p if mk.is_yes else PAYOUT - p
+        tk_own = p if tk.is_yes else PAYOUT - p
         mk_fee = mk_own * q * m.maker_fee_bps // BPS if m.maker_fee_bps else 0
         tk_fee = tk_own * q * m.taker_fee_bps // BPS if m.taker_fee_bps else 0
-        mk_buy = mk.side == BUY
-        tk_buy = tk.side == BUY
+        mk_buy = mk.is_buy
+        tk_buy = tk.is_buy
         self._fill(m, mk, mk_own, q, mk_fee, mk_buy)
         self._fill(m, tk, tk_own, q, tk_fee, tk_buy)
         m.fees += mk_fee + tk_fee
@@ -764,19 +894,18 @@ class Engine:
                 tk_fee,
             )
         )
-        level.qty -= q
         if mk.remaining_qty:
-            self._evs.append(OrderUpdated(snapshot(mk)))
+            level.qty -= q
+            self._evs.append(mk.snapshot_as(OrderUpdated))
         else:
-            level.live -= 1
-            level.orders.popleft()
+            level.remove(mk, q)
             self._finish(mk, "filled", DoneReason.FILLED, m, True)
         if mk_buy:
-            self._net(m, mk.user)
+            self._net(m, mk)
         if tk_buy:
-            self._net(m, tk.user)
+            self._net(m, tk)
 
-    def _fill(self, m: Market, o: Order, own: int, q: int, fee: int, is_buy: bool) -> None:
+    def _fill(self, m: Market, o: OrderState, own: int, q: int, fee: int, is_buy: bool) -> None:
         """Settle one side of a trade: cash, contracts and the order's own counters."""
         rem = o.remaining_qty - q
         o.remaining_qty = rem
@@ -785,10 +914,13 @@ class Engine:
         o.fees += fee
         o.status = "partially_filled" if rem else "filled"
         o.updated_ts = self._now
-        acct = self._acct(o.user)
-        pos = m.positions.get(o.user)
+        acct = o.acct
+        if acct is None:
+            acct = o.acct = self.account(o.user)
+        self._track(acct, o.user)
+        pos = o.pos
         if pos is None:
-            pos = m.positions[o.user] = Position()
+            pos = o.pos = m.position(o.user)
         if is_buy:
             new_hold = hold_for(o.price, rem, m.max_fee_bps) if rem else 0
             freed = o.hold - new_hold
@@ -796,30 +928,34 @@ class Engine:
             acct.held -= freed
             acct.available += freed - own * q - fee
             m.escrow += own * q
-            if o.outcome == YES:
+            if o.is_yes:
                 pos.yes += q
             else:
                 pos.no += q
         else:
             acct.available += own * q - fee
             m.escrow -= own * q
-            if o.outcome == YES:
+            if o.is_yes:
                 pos.yes -= q
                 pos.yes_reserved -= q
             else:
                 pos.no -= q
                 pos.no_reserved -= q
 
-    def _net(self, m: Market, user: int) -> None:
-        """Merge the user's complete YES/NO pairs: each pays 100 from escrow."""
-        pos = m.positions[user]
+    def _net(self, m: Market, filled: OrderState) -> None:
+        """Merge the complete YES/NO pairs of the owner of the buy order `filled` (just
+        filled; it holds its owner's account and position): each pays 100 from escrow."""
+        pos = filled.pos
+        assert pos is not None and filled.acct is not None
         pairs = pos.yes if pos.yes < pos.no else pos.no
         if not pairs:
             return
+        user = filled.user
         pos.yes -= pairs
         pos.no -= pairs
         m.escrow -= PAYOUT * pairs
-        self._acct(user).available += PAYOUT * pairs
+        acct = self._track(filled.acct, user)
+        acct.available += PAYOUT * pairs
         self._evs.append(PositionNetted(m.ticker, user, pairs))
         # Contracts promised to open sells may be gone now: shrink those sells, newest first.
         for outcome in ("yes", "no"):
@@ -832,7 +968,7 @@ class Engine:
             for o in reversed(list(mine.values())):
                 if excess <= 0:
                     break
-                if o.market != m.ticker or o.side == BUY or o.outcome != outcome:
+                if o.market != m.ticker or o.is_buy or o.outcome != outcome:
                     continue
                 cut = min(excess, o.remaining_qty)
                 excess -= cut
@@ -849,18 +985,6 @@ class Engine:
 
     # ------------------------------------------------------------------ stops
 
-    @staticmethod
-    def _stop_hit(o: Order, lo: int, hi: int) -> bool:
-        """Trades printed at YES prices `lo`..`hi`: a buy stop fires if one of them was at
-        or above its stop price (in its own outcome's cents), a sell stop if one was at or
-        below. A sweep through several levels prints every level's price, not just its last.
-        """
-        sp = o.stop_price
-        assert sp is not None
-        if o.outcome == YES:
-            return hi >= sp if o.side == BUY else lo <= sp
-        return PAYOUT - lo >= sp if o.side == BUY else PAYOUT - hi <= sp
-
     def _trigger_stops(self, m: Market, traded: int) -> None:
         """Fire every stop that the trades after trade number `traded` reached, in the order
         they were placed; the trades of those stops may fire more, round by round."""
@@ -871,7 +995,7 @@ class Engine:
                 return
             lo = min(prices)
             hi = max(prices)
-            hit = [o for o in m.stops if self._stop_hit(o, lo, hi)]
+            hit = [o for o in m.stops if _stop_hit(o, lo, hi)]
             if not hit:
                 return
             traded = m.trade_no
@@ -885,7 +1009,7 @@ class Engine:
 
     # ------------------------------------------------------------------ order book upkeep
 
-    def _register(self, o: Order) -> None:
+    def _register(self, o: OrderState) -> None:
         self.orders[o.order_id] = o
         mine = self.user_orders.get(o.user)
         if mine is None:
@@ -894,16 +1018,16 @@ class Engine:
         if o.client_order_id is not None:
             self.client_ids[(o.user, o.client_order_id)] = o
 
-    def _unregister(self, o: Order) -> None:
+    def _unregister(self, o: OrderState) -> None:
         oid = o.order_id
         if self.orders.pop(oid, None) is not None:
             del self.user_orders[o.user][oid]
             if o.client_order_id is not None:
                 self.client_ids.pop((o.user, o.client_order_id), None)
-        if o.client_order_id is not None and self.config.retry_window_ms and not o.is_open:
+        if o.client_order_id is not None and self._retry_ms and not o.is_open:
             self._remember_done(o)
 
-    def _remember_done(self, o: Order) -> None:
+    def _remember_done(self, o: OrderState) -> None:
         assert o.client_order_id is not None
         key = (o.user, o.client_order_id)
         self.recent_ids[key] = o
@@ -921,28 +1045,32 @@ class Engine:
     def restore_done(self, order: Order) -> None:
         """Recovery: a recently finished order with a client_order_id (retries find it)."""
         if order.client_order_id is not None and self.config.retry_window_ms:
-            self._remember_done(order)
+            self._remember_done(order_state(order))
 
     def _finish(
         self,
-        o: Order,
+        o: OrderState,
         status: str,
         reason: str,
         m: Market,
         emit: bool,
     ) -> None:
         """The order is done (filled, cancelled, expired): release what it still holds and
-        take it off the book. A maker already popped from its level has `priority` 0."""
+        take it off the book. A maker already taken off its level has `priority` 0 only
+        after this; a filled maker (nothing remaining) is off its level already."""
         rem = o.remaining_qty
-        if o.side == BUY:
+        if o.is_buy:
             if o.hold:
-                acct = self._acct(o.user)
+                acct = o.acct
+                assert acct is not None  # a buy holds cash: its account was set
+                self._track(acct, o.user)
                 acct.held -= o.hold
                 acct.available += o.hold
                 o.hold = 0
         elif rem:
-            pos = m.positions[o.user]
-            if o.outcome == YES:
+            pos = o.pos
+            assert pos is not None  # a sell reserves contracts: its position was set
+            if o.is_yes:
                 pos.yes_reserved -= rem
             else:
                 pos.no_reserved -= rem
@@ -950,8 +1078,10 @@ class Engine:
             if rem:
                 side = m.book.bids if o.is_bid else m.book.asks
                 level = side.levels[o.book_price]
-                level.drop(o, rem)
-                self._dirty[level] = None
+                level.remove(o, rem)
+                if not level.dirty:
+                    level.dirty = True
+                    self._dirty.append(level)
                 if not level.qty and side.best == level.price:
                     side.settle_best()
             o.priority = 0
@@ -963,39 +1093,50 @@ class Engine:
         o.updated_ts = self._now
         self._unregister(o)
         if emit:
-            self._evs.append(OrderUpdated(snapshot(o)))
+            self._evs.append(o.snapshot_as(OrderUpdated))
 
-    def _reduce(self, m: Market, o: Order, qty: int) -> None:
+    def _reduce(self, m: Market, o: OrderState, qty: int) -> None:
         """Cut an open order to `qty` remaining, keeping its place in the queue."""
         cut = o.remaining_qty - qty
         o.remaining_qty = qty
         o.qty -= cut
         o.updated_ts = self._now
-        if o.side == BUY:
+        if o.is_buy:
             new_hold = hold_for(o.price, qty, m.max_fee_bps)
             freed = o.hold - new_hold
             o.hold = new_hold
-            acct = self._acct(o.user)
+            acct = o.acct
+            assert acct is not None
+            self._track(acct, o.user)
             acct.held -= freed
             acct.available += freed
         else:
-            self._reserve(m.positions[o.user], o.outcome, -cut)
+            assert o.pos is not None
+            self._reserve(o.pos, o.outcome, -cut)
         if o.priority:
             side = m.book.bids if o.is_bid else m.book.asks
             level = side.levels[o.book_price]
             level.qty -= cut
-            self._dirty[level] = None
-        self._evs.append(OrderUpdated(snapshot(o)))
+            if not level.dirty:
+                level.dirty = True
+                self._dirty.append(level)
+        self._evs.append(o.snapshot_as(OrderUpdated))
 
     def _flush_book(self) -> None:
         """One `BookChanged` per level the command touched, with the level's final total."""
         evs = self._evs
         markets = self.markets
-        for level in self._dirty:
-            m = markets[level.market]
+        dirty = self._dirty
+        self._dirty = []
+        ticker = ""
+        m = None
+        for level in dirty:
+            level.dirty = False
+            if m is None or level.market is not ticker:
+                ticker = level.market
+                m = markets[ticker]
             m.seq += 1
             evs.append(BookChanged(level.market, m.seq, level.side, level.price, level.qty))
-        self._dirty.clear()
 
     def _flush_book_if_dirty(self) -> None:
         if self._dirty:
@@ -1003,7 +1144,7 @@ class Engine:
 
     # ------------------------------------------------------------------ cancel / amend
 
-    def _own_open_order(self, user: int, order_id: int | None, coid: str | None) -> Order:
+    def _own_open_order(self, user: int, order_id: int | None, coid: str | None) -> OrderState:
         if order_id is not None:
             o = self.orders.get(order_id)
         elif coid is not None:
@@ -1050,9 +1191,6 @@ class Engine:
     def _add_timer(self, ts: int, kind: int, key: Any) -> None:
         self._timer_no += 1
         heapq.heappush(self._timers, (ts, kind, self._timer_no, key))
-
-    def _tick(self, c: Tick) -> None:
-        """Timers already ran in `apply`; nothing else to do."""
 
     def _run_timers(self, now: int) -> None:
         """Fire every timer due at `now`, in time order; what each does is stamped with the

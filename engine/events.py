@@ -4,6 +4,8 @@ Public market events (`BookChanged`, `TradeExecuted`, `MarketStatusChanged`) car
 market's `seq`, +1 per event with no gaps. Private and bookkeeping events carry none.
 """
 
+from typing import Self
+
 import msgspec
 
 from engine.orders import Order
@@ -39,16 +41,27 @@ class MarketStatusChanged(Event, frozen=True):
     ts: int
 
 
-class OrderUpdated(Event, frozen=True):
+class OrderEvent(Order, Event, frozen=True):
+    """An event that is an order: the order's state as of the command, every field of
+    `Order` (so the event is one object, not an event holding a copy)."""
+
+    @property
+    def order(self) -> Order:
+        """The order (this event itself)."""
+        return self
+
+    @classmethod
+    def of(cls, order: Order) -> Self:
+        """The event carrying `order`'s fields."""
+        return cls(*msgspec.structs.astuple(order))
+
+
+class OrderUpdated(OrderEvent, frozen=True):
     """The order's state after the command (accepted, filled, cancelled, reduced, ...)."""
 
-    order: Order
 
-
-class OrderDeduplicated(Event, frozen=True):
+class OrderDeduplicated(OrderEvent, frozen=True):
     """A place repeated an open order's `client_order_id` with the same terms: no new order."""
-
-    order: Order
 
 
 class BookChanged(Event, frozen=True):

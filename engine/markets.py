@@ -4,7 +4,7 @@ from typing import Final
 
 from engine.accounts import Position
 from engine.book import Book
-from engine.orders import Order
+from engine.orders import OrderState
 
 #: The lifecycle, in one place: (status, action) -> new status.
 #: open -> halted <-> open -> closed -> resolved. Resolving an open or halted market closes
@@ -60,7 +60,7 @@ class Market:
         self.seq = 0
         self.book = Book(ticker)
         self.positions: dict[int, Position] = {}
-        self.stops: list[Order] = []
+        self.stops: list[OrderState] = []
         self.escrow = 0
         self.fees = 0
         self.last_price = 0

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from invariants import SeqTracker, books, check_invariants
+from msgspec.structs import astuple as struct_tuple
 from oracle import Oracle
 
 from engine import (
@@ -92,10 +93,11 @@ class OrderLedger:
                 if isinstance(ev, OrderUpdated):
                     last[o.order_id] = o
                 else:
-                    assert engine.orders.get(o.order_id) == o, o
+                    assert struct_tuple(engine.orders[o.order_id].snapshot()) == struct_tuple(o), o
         for oid, o in last.items():
             if o.status in ("open", "partially_filled"):
-                assert engine.orders.get(oid) == o, (o, engine.orders.get(oid))
+                assert oid in engine.orders, o
+                assert struct_tuple(engine.orders[oid].snapshot()) == struct_tuple(o), o
             else:
                 assert oid not in engine.orders, o
         if isinstance(cmd, PlaceOrder) and not any(

@@ -19,7 +19,7 @@ PUBLIC = (BookChanged, TradeExecuted, MarketStatusChanged, MarketCreated)
 
 
 def order_state(o: Any) -> tuple[Any, ...]:
-    return tuple(msgspec.structs.astuple(o))
+    return tuple(msgspec.structs.astuple(o.snapshot()))
 
 
 def fingerprint(e: Engine) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def fingerprint(e: Engine) -> dict[str, Any]:
             levels = {}
             for p in range(101):
                 lv = side.levels[p]
-                live = [o for o in lv.orders if o.remaining_qty]
+                live = list(lv)
                 if live or lv.qty:
                     levels[p] = (lv.qty, lv.live, [order_state(o) for o in live])
             book[side.name] = (side.best, levels)
@@ -101,17 +101,23 @@ def check_invariants(
             continue
         for side in (m.book.bids, m.book.asks):
             levels = side.levels
-            assert levels[0].qty == 0 and levels[100].qty == 0 and not levels[0].orders
+            assert levels[0].qty == 0 and levels[100].qty == 0
+            assert levels[0].head is None and levels[100].head is None
             best = side.empty
             for lv in levels:
-                if not lv.orders:
-                    assert lv.qty == 0 and lv.live == 0, (t, side.name, lv.price)
-                    continue
-                live = [o for o in lv.orders if o.remaining_qty]
+                live = list(lv)
                 p = lv.price
                 if not live:
-                    assert lv.qty == 0 and lv.live == 0, (t, side.name, p)
+                    assert lv.qty == 0 and lv.live == 0 and lv.tail is None, (t, side.name, p)
                     continue
+                # The queue links both ways, and only orders with something left rest.
+                assert lv.head is live[0] and lv.tail is live[-1], (t, side.name, p)
+                assert live[0].prev is None and all(b.prev is a for a, b in pairwise(live)), (
+                    t,
+                    side.name,
+                    p,
+                )
+                assert all(o.remaining_qty > 0 for o in live), (t, side.name, p)
                 assert lv.qty == sum(o.remaining_qty for o in live), (t, side.name, p)
                 assert lv.live == len(live), (t, side.name, p)
                 prios = [o.priority for o in live]

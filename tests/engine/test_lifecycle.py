@@ -60,9 +60,9 @@ def test_close_cancels_every_open_order_and_releases_holds_and_reservations() ->
         x.apply(c)
     seq = x.seq
     assert x.apply(CloseMarket(market=M, ts=9)) == [
-        OrderUpdated(done(a, "cancelled", "market_closed", updated_ts=9)),
-        OrderUpdated(done(s, "cancelled", "market_closed", updated_ts=9)),
-        OrderUpdated(done(st, "cancelled", "market_closed", updated_ts=9, price=99, tif="ioc")),
+        OrderUpdated.of(done(a, "cancelled", "market_closed", updated_ts=9)),
+        OrderUpdated.of(done(s, "cancelled", "market_closed", updated_ts=9)),
+        OrderUpdated.of(done(st, "cancelled", "market_closed", updated_ts=9, price=99, tif="ioc")),
         BookChanged(M, seq + 1, "bid", 40, 0),
         BookChanged(M, seq + 2, "ask", 70, 0),
         MarketStatusChanged(M, seq + 3, "closed", None, 9),
@@ -112,7 +112,7 @@ def test_resolving_an_open_market_closes_it_first() -> None:
     a = place(1, 1, "buy", "yes", 5, 40)
     x.apply(a)
     assert x.apply(ResolveMarket(market=M, result="no", ts=4)) == [
-        OrderUpdated(done(a, "cancelled", "market_closed", updated_ts=4)),
+        OrderUpdated.of(done(a, "cancelled", "market_closed", updated_ts=4)),
         BookChanged(M, 3, "bid", 40, 0),
         MarketStatusChanged(M, 4, "closed", None, 4),
         MarketStatusChanged(M, 5, "resolved", "no", 4),
@@ -151,7 +151,7 @@ def test_a_market_closes_itself_at_close_ts() -> None:
     x.apply(a)
     assert x.apply(Tick(ts=99)) == []
     assert x.apply(Tick(ts=100)) == [
-        OrderUpdated(done(a, "cancelled", "market_closed", updated_ts=100, created_ts=50)),
+        OrderUpdated.of(done(a, "cancelled", "market_closed", updated_ts=100, created_ts=50)),
         BookChanged(M, 3, "bid", 40, 0),
         MarketStatusChanged(M, 4, "closed", None, 100),
     ]
@@ -164,7 +164,7 @@ def test_a_late_command_finds_the_market_already_closed() -> None:
     evs = x.apply(place(2, 2, "buy", "no", 5, 60, ts=150))
     # Everything the close did happened at 100, before the order arrived at 150.
     assert evs == [
-        OrderUpdated(done(a, "cancelled", "market_closed", updated_ts=100, created_ts=50)),
+        OrderUpdated.of(done(a, "cancelled", "market_closed", updated_ts=100, created_ts=50)),
         BookChanged(M, 3, "bid", 40, 0),
         MarketStatusChanged(M, 4, "closed", None, 100),
         CommandRejected(Reject.MARKET_NOT_OPEN, evs[-1].message),

@@ -17,13 +17,12 @@ from engine import (
     Engine,
     Event,
     Order,
-    OrderDeduplicated,
-    OrderUpdated,
+    OrderState,
     Tick,
 )
 
 
-def restore(e: Engine, orders: Iterable[Order]) -> Engine:
+def restore(e: Engine, orders: Iterable[OrderState]) -> Engine:
     """A fresh engine loaded from `e`'s durable state: markets, positions, balances, and
     copies of the open `orders` in the order given."""
     r = Engine(e.config)
@@ -48,17 +47,17 @@ def restore(e: Engine, orders: Iterable[Order]) -> Engine:
     for u, a in e.accounts.items():
         r.set_balance(u, a.available, a.held)
     for o in orders:
-        r.restore_order(msgspec.structs.replace(o))
+        r.restore_order(o.snapshot())
     r.credits, r.debits = e.credits, e.debits
     return r
 
 
-def in_acceptance_order(e: Engine) -> list[Order]:
+def in_acceptance_order(e: Engine) -> list[OrderState]:
     """Open orders as a durable store would list them: in the order they were accepted."""
     return sorted(e.orders.values(), key=lambda o: o.order_id)
 
 
-def in_priority_order(e: Engine) -> list[Order]:
+def in_priority_order(e: Engine) -> list[OrderState]:
     """Resting orders by queue priority, then waiting stops in the order they were placed."""
     resting = sorted((o for o in e.orders.values() if o.priority), key=lambda o: o.priority)
     return resting + [o for o in in_acceptance_order(e) if not o.priority]
@@ -69,8 +68,6 @@ def _unprioritised(x: Any) -> Any:
     orders are numbered from the highest restored one, so the numbers (not the order) differ."""
     if isinstance(x, Order):
         return msgspec.structs.replace(x, priority=1 if x.priority else 0)
-    if isinstance(x, OrderUpdated | OrderDeduplicated):
-        return type(x)(_unprioritised(x.order))
     if isinstance(x, list):
         return [_unprioritised(v) for v in x]
     return x
@@ -199,7 +196,7 @@ def test_a_market_unloaded_and_restored_comes_back_as_it_was() -> None:
     t = next(t for t, m in e.markets.items() if m.status == "open" and m.close_ts is None)
     m = e.markets[t]
     before = behaviour(e)
-    moving = [o for o in in_acceptance_order(e) if o.market == t]
+    moving = [o.snapshot() for o in in_acceptance_order(e) if o.market == t]
     staying = {i for i, o in e.orders.items() if o.market != t}
     assert moving and staying
     positions = {u: (p.yes, p.no) for u, p in m.positions.items()}

@@ -27,11 +27,11 @@ def fills(evs: list) -> list[tuple[int, int, int, int]]:
 def test_a_pending_stop_holds_cash_for_its_worst_price_and_is_not_in_the_book() -> None:
     x = Exchange()
     s = place(1, 1, "buy", "yes", 5, type="stop", stop_price=50)
-    assert x.apply(s) == [OrderUpdated(accepted(s))]
+    assert x.apply(s) == [OrderUpdated.of(accepted(s))]
     assert x.cash(1) == (10_000 - 495, 495)  # bound 99 x 5
     assert x.book() == ([], [])
     assert x.apply(CancelOrder(user=1, order_id=1)) == [
-        OrderUpdated(done(s, "cancelled", "user", price=99, tif="ioc"))
+        OrderUpdated.of(done(s, "cancelled", "user", price=99, tif="ioc"))
     ]
     assert x.cash(1) == (10_000, 0)
 
@@ -56,12 +56,12 @@ def test_a_buy_stop_fires_when_a_trade_prints_at_its_stop_price() -> None:
     evs = x.apply(t)
     assert evs == [
         TradeExecuted(M, seq + 1, 1, 50, 2, "buy", "mint", 0, 1, 2, "buy", "no", 0, 4, 1, "yes", 0),
-        OrderUpdated(
+        OrderUpdated.of(
             done(place(1, 2, "buy", "no", 2, 50), "filled", "filled", filled_qty=2, filled_cost=100)
         ),
-        OrderUpdated(done(t, "filled", "filled", filled_qty=2, filled_cost=100)),
+        OrderUpdated.of(done(t, "filled", "filled", filled_qty=2, filled_cost=100)),
         TradeExecuted(M, seq + 2, 2, 52, 3, "buy", "mint", 0, 2, 2, "buy", "no", 0, 3, 3, "yes", 0),
-        OrderUpdated(
+        OrderUpdated.of(
             accepted(
                 place(2, 2, "buy", "no", 5, 48),
                 status="partially_filled",
@@ -72,7 +72,7 @@ def test_a_buy_stop_fires_when_a_trade_prints_at_its_stop_price() -> None:
                 priority=2,
             )
         ),
-        OrderUpdated(
+        OrderUpdated.of(
             done(
                 s,
                 "filled",
@@ -174,7 +174,7 @@ def test_a_stop_already_hit_when_placed_fires_at_once() -> None:
     evs = x.apply(s)
     assert fills(evs) == [(4, 3, 55, 2)]
     assert (
-        OrderUpdated(done(s, "filled", "filled", filled_qty=2, filled_cost=110, triggered=True))
+        OrderUpdated.of(done(s, "filled", "filled", filled_qty=2, filled_cost=110, triggered=True))
         in evs
     )
 
@@ -197,7 +197,7 @@ def test_a_gtd_stop_limit_expires_while_it_waits() -> None:
     x = Exchange()
     s = place(1, 1, "buy", "yes", 2, 50, type="stop_limit", stop_price=60, tif="gtd", expires_at=10)
     x.apply(s)
-    assert x.apply(Tick(ts=10)) == [OrderUpdated(done(s, "expired", "expired", updated_ts=10))]
+    assert x.apply(Tick(ts=10)) == [OrderUpdated.of(done(s, "expired", "expired", updated_ts=10))]
     assert x.cash(1) == (10_000, 0)
     assert x.engine.markets[M].stops == []
 
@@ -211,6 +211,6 @@ def test_netting_shrinks_a_waiting_sell_stop_like_any_other_sell() -> None:
     evs = x.apply(place(3, 1, "buy", "no", 3, 45))  # nets 3 pairs: 2 YES left for 5 reserved
     assert evs[2:4] == [
         PositionNetted(M, 1, 3),
-        OrderUpdated(accepted(s, qty=2, remaining_qty=2, price=1, tif="ioc")),
+        OrderUpdated.of(accepted(s, qty=2, remaining_qty=2, price=1, tif="ioc")),
     ]
     assert x.engine.markets[M].positions[1].yes_reserved == 2

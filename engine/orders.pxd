@@ -1,0 +1,50 @@
+# Compiled layout of orders.py. Integer quantities and prices are C integers; ids and
+# timestamps stay Python ints (they are dict keys and event fields, never arithmetic).
+
+from engine.accounts cimport Account, Position
+
+
+cdef class OrderState:
+    cdef public object order_id
+    cdef public object user
+    cdef public str market
+    cdef public str side
+    cdef public str outcome
+    cdef public str type
+    cdef public str tif
+    cdef public long long price
+    cdef public long long qty
+    cdef public long long filled_qty
+    cdef public long long remaining_qty
+    cdef public long long filled_cost
+    cdef public long long fees
+    cdef public str status
+    cdef public object client_order_id
+    cdef public object created_ts
+    cdef public object updated_ts
+    cdef public object expires_at
+    cdef public object stop_price
+    cdef public bint post_only
+    cdef public str stp
+    cdef public object reason
+    cdef public bint triggered
+    cdef public bint is_bid
+    cdef public bint is_buy
+    cdef public bint is_yes
+    cdef public bint immediate
+    cdef public long long book_price
+    cdef public long long hold
+    cdef public long long priority
+    cdef public OrderState next
+    cdef public OrderState prev
+    cdef public Account acct
+    cdef public Position pos
+
+    cpdef object snapshot(self)
+    cpdef object snapshot_as(self, object cls)
+
+
+cdef long long BPS
+
+cpdef long long hold_for(long long price, long long qty, long long fee_bps)
+cpdef long long fee_for(long long price, long long qty, long long fee_bps)

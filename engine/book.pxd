@@ -14,6 +14,7 @@ cdef class Level:
     cdef public long long qty
     cdef public long long live
     cdef public bint dirty
+    cdef public Level next_dirty
 
     @cython.locals(tail=OrderState)
     cpdef append(self, OrderState order)

@@ -15,7 +15,7 @@ class Level:
     """All resting orders at one price on one side. `qty` is the sum of their remaining,
     `live` how many they are; `head` rests longest (trades first), `tail` arrived last."""
 
-    __slots__ = ("dirty", "head", "live", "market", "price", "qty", "side", "tail")
+    __slots__ = ("dirty", "head", "live", "market", "next_dirty", "price", "qty", "side", "tail")
 
     def __init__(self, market: str, side: str, price: int) -> None:
         self.market = market
@@ -25,8 +25,10 @@ class Level:
         self.tail: OrderState | None = None
         self.qty = 0
         self.live = 0
-        #: changed by the command being applied (the engine reports it once, at the end)
+        #: changed by the command being applied (the engine reports it once, at the end);
+        #: `next_dirty` is the next level it changed
         self.dirty = False
+        self.next_dirty: Level | None = None
 
     def append(self, order: OrderState) -> None:
         """Rest `order` at the back of the queue."""

@@ -49,7 +49,8 @@ cdef class Engine:
     cdef public list _timers
     cdef public long long _timer_no
     cdef public list _evs
-    cdef public list _dirty
+    cdef public Level _dirty_head
+    cdef public Level _dirty_tail
     cdef public dict _cash_base
 
     @cython.locals(evs=list, timers=list)
@@ -102,7 +103,7 @@ cdef class Engine:
         self, Market m, BookSide opp, long long limit, object user, str stp, long long need
     ) except? -1
     @cython.locals(
-        levels=list, step=cython.longlong, limit=cython.longlong, dirty=list,
+        levels=list, step=cython.longlong, limit=cython.longlong,
         p=cython.longlong, level=Level, mk=OrderState, q=cython.longlong, stp=str,
     )
     cdef _match(self, Market m, OrderState o, BookSide opp)
@@ -132,7 +133,9 @@ cdef class Engine:
     @cython.locals(cut=cython.longlong, new_hold=cython.longlong, freed=cython.longlong,
                    acct=Account, side=BookSide, level=Level)
     cdef _reduce(self, Market m, OrderState o, long long qty)
-    @cython.locals(evs=list, markets=dict, dirty=list, level=Level, m=Market, ticker=str)
+    @cython.locals(tail=Level)
+    cdef _touch(self, Level level)
+    @cython.locals(evs=list, markets=dict, level=Level, m=Market, ticker=str)
     cdef _flush_book(self)
     cdef _flush_book_if_dirty(self)
     @cython.locals(o=OrderState)

@@ -197,8 +197,10 @@ class Engine:
         self._timers: list[tuple[int, int, int, Any]] = []
         self._timer_no = 0
         self._evs: list[Event] = []
-        #: levels the command changed, in the order it first changed them (`Level.dirty`)
-        self._dirty: list[Level] = []
+        #: levels the command changed, in the order it first changed them: a list linked
+        #: through `Level.next_dirty` (no allocation per command)
+        self._dirty_head: Level | None = None
+        self._dirty_tail: Level | None = None
         #: accounts changed since `take_cash_changes`, each with its balance before
         self._cash_base: dict[int, Account] = {}
 
@@ -243,7 +245,7 @@ class Engine:
                 raise TypeError(f"not a command: {cmd!r}")
         except _Rejected as r:
             evs.append(CommandRejected(r.reason, r.message))
-        if self._dirty:
+        if self._dirty_head is not None:
             self._flush_book()
         return evs
 
@@ -663,7 +665,7 @@ class Engine:
         o.type = typ
         o.tif = tif
         o.price = price
-        o.qty = qty_c
+        o.qty = qty
         o.filled_qty = 0
         o.remaining_qty = qty_c
         o.filled_cost = 0
@@ -730,9 +732,7 @@ class Engine:
             o.priority = self._priority
             book = m.book
             level = (book.bids if o.is_bid else book.asks).add(o)
-            if not level.dirty:
-                level.dirty = True
-                self._dirty.append(level)
+            self._touch(level)
             self._register(o)
             if o.expires_at is not None:
                 self._add_timer(o.expires_at, _EXPIRY, o.order_id)
@@ -830,7 +830,6 @@ class Engine:
         levels = opp.levels
         step = opp.step
         limit = o.book_price
-        dirty = self._dirty
         user = o.user
         while o.remaining_qty:
             p = opp.best
@@ -848,9 +847,7 @@ class Engine:
                     continue
                 q = mk.remaining_qty if mk.remaining_qty < o.remaining_qty else o.remaining_qty
                 self._trade(m, mk, o, p, q, level)
-            if not level.dirty:
-                level.dirty = True
-                dirty.append(level)
+            self._touch(level)
             if not level.qty:
                 opp.settle_best()
 
@@ -1079,9 +1076,7 @@ class Engine:
                 side = m.book.bids if o.is_bid else m.book.asks
                 level = side.levels[o.book_price]
                 level.remove(o, rem)
-                if not level.dirty:
-                    level.dirty = True
-                    self._dirty.append(level)
+                self._touch(level)
                 if not level.qty and side.best == level.price:
                     side.settle_best()
             o.priority = 0
@@ -1117,29 +1112,41 @@ class Engine:
             side = m.book.bids if o.is_bid else m.book.asks
             level = side.levels[o.book_price]
             level.qty -= cut
-            if not level.dirty:
-                level.dirty = True
-                self._dirty.append(level)
+            self._touch(level)
         self._evs.append(o.snapshot_as(OrderUpdated))
+
+    def _touch(self, level: Level) -> None:
+        """The command changed `level`: report it (once) when it is done."""
+        if not level.dirty:
+            level.dirty = True
+            tail = self._dirty_tail
+            if tail is None:
+                self._dirty_head = level
+            else:
+                tail.next_dirty = level
+            self._dirty_tail = level
 
     def _flush_book(self) -> None:
         """One `BookChanged` per level the command touched, with the level's final total."""
         evs = self._evs
         markets = self.markets
-        dirty = self._dirty
-        self._dirty = []
+        level = self._dirty_head
+        self._dirty_head = self._dirty_tail = None
         ticker = ""
         m = None
-        for level in dirty:
-            level.dirty = False
+        while level is not None:
             if m is None or level.market is not ticker:
                 ticker = level.market
                 m = markets[ticker]
             m.seq += 1
             evs.append(BookChanged(level.market, m.seq, level.side, level.price, level.qty))
+            level.dirty = False
+            nxt = level.next_dirty
+            level.next_dirty = None
+            level = nxt
 
     def _flush_book_if_dirty(self) -> None:
-        if self._dirty:
+        if self._dirty_head is not None:
             self._flush_book()
 
     # ------------------------------------------------------------------ cancel / amend

@@ -1,5 +1,6 @@
-# Compiled layout of orders.py. Integer quantities and prices are C integers; ids and
-# timestamps stay Python ints (they are dict keys and event fields, never arithmetic).
+# Compiled layout of orders.py. The integers that change on fills are C integers; ids,
+# timestamps and the ones set once (price, qty, priority) stay Python ints, boxed once
+# instead of on every event.
 
 from engine.accounts cimport Account, Position
 
@@ -12,8 +13,8 @@ cdef class OrderState:
     cdef public str outcome
     cdef public str type
     cdef public str tif
-    cdef public long long price
-    cdef public long long qty
+    cdef public object price
+    cdef public object qty
     cdef public long long filled_qty
     cdef public long long remaining_qty
     cdef public long long filled_cost
@@ -34,7 +35,7 @@ cdef class OrderState:
     cdef public bint immediate
     cdef public long long book_price
     cdef public long long hold
-    cdef public long long priority
+    cdef public object priority
     cdef public OrderState next
     cdef public OrderState prev
     cdef public Account acct

@@ -1,8 +1,13 @@
 """LFG's matching and accounting core: a pure, deterministic state machine.
 
 `Engine.apply(command) -> list[Event]`; no I/O, no asyncio, no clock reads, no randomness.
+Compiled by `make native` when a C compiler is present; `engine.native` says which build
+runs (`BUILD`, `COMPILED`).
 """
 
+from engine.native import BUILD, COMPILED  # first: it picks the build for what follows
+
+# isort: split
 from engine.accounts import Account, Position
 from engine.commands import (
     AmendOrder,
@@ -42,6 +47,8 @@ from engine.orders import Order, OrderState
 from engine.types import DoneReason, Reject
 
 __all__ = [
+    "BUILD",
+    "COMPILED",
     "Account",
     "AmendOrder",
     "AnyCommand",

@@ -561,13 +561,16 @@ class Engine:
             tif_code = _GTC if tif is _GTC_S else _TIFS.get(tif, -1)
         except TypeError:  # not even hashable
             side_code = outcome_code = stp_code = type_code = tif_code = -1
-        # Compiled, quantities and prices are C integers: a value out of their range is as
-        # invalid as any other out of the bounds checked below.
+        # Compiled, quantities and prices are C integers: a value out of their range is
+        # out of the bounds `_validate` checks, and gets the same rejection from it.
         try:
             qty_c = qty
+        except (OverflowError, TypeError):
+            qty_c = -1
+        try:
             price_c = -1 if price_or_none is None else price_or_none
         except (OverflowError, TypeError):
-            raise _Rejected(Reject.INVALID, "qty and price must be integers") from None
+            price_c = 0
         price = self._validate(
             order_id,
             side_code,

@@ -61,6 +61,7 @@ from matching_engine.events import OrderRejected as PeerRejected
 from engine.commands import CancelOrder, Command, CreateMarket, CreditCash, PlaceOrder
 from engine.engine import Engine
 from engine.events import CommandRejected
+from engine.native import BUILD, COMPILED
 from engine.types import Outcome, Side
 
 MARKET: Final = "BENCH"
@@ -491,6 +492,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = max(1, args.runs)
 
     print(f"machine: {machine()}")
+    print(f"engine build: {BUILD}")
+    if not COMPILED:
+        print("  (the figures below are of the interpreted engine: `make native` compiles it)")
     t0 = time.perf_counter()
     w = generate(n, args.seed)
     mix = w.mix

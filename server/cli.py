@@ -13,6 +13,13 @@ from server.db import LocalPostgres, migrate
 from server.logs import setup_logging
 
 
+def engine_build() -> str:
+    """Which build of the engine this process runs (compiled, or interpreted and why)."""
+    from engine import BUILD
+
+    return BUILD
+
+
 def _dsn(settings: config.Settings) -> tuple[str, LocalPostgres | None]:
     if settings.database_url:
         return settings.database_url, None
@@ -79,6 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "dies when the process stops. Set LFG_JWT_SECRET (32+ characters) to keep sessions."
         )
     logger.info("settings: {}", settings.describe())
+    logger.info("matching engine: {}", engine_build())
     from server.gateway.app import build_app
 
     dsn, pg = _dsn(settings)
@@ -138,6 +146,7 @@ def cmd_shard(args: argparse.Namespace) -> int:
         return 2
     from server.shardproc import run_shard
 
+    logger.info("matching engine: {}", engine_build())
     assert settings.database_url is not None and settings.redis_url is not None
     asyncio.run(run_shard(settings, settings.database_url, settings.redis_url, args.id))
     return 0

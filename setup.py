@@ -10,12 +10,14 @@ from setuptools import Extension, setup
 #: The engine modules compiled, in dependency order (their .pxd files cimport each other).
 NATIVE = ("accounts", "orders", "book", "markets", "engine")
 
-#: Semantics stay Python's (integer division, exceptions); only what the .pxd files
-#: declare becomes C. Annotations in the .py files are for mypy, not for Cython.
+#: Only what the .pxd files declare becomes C; annotations in the .py files are for mypy,
+#: not for Cython. cdivision: every division in these modules is of non-negative integers
+#: (fees, holds, escrow), where C's division and Python's floor division agree.
 DIRECTIVES = {
     "language_level": 3,
     "annotation_typing": False,
     "infer_types": True,
+    "cdivision": True,
     "boundscheck": False,
     "wraparound": False,
 }

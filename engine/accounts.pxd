@@ -1,5 +1,8 @@
 # Compiled layout of accounts.py (the .py stays the source; see engine/native.md).
 
+cimport cython
+
+@cython.final
 cdef class Account:
     cdef public long long available
     cdef public long long held
@@ -8,6 +11,7 @@ cdef class Account:
     cdef public long long base_held
 
 
+@cython.final
 cdef class Position:
     cdef public long long yes
     cdef public long long no

@@ -5,6 +5,7 @@ cimport cython
 from engine.orders cimport OrderState
 
 
+@cython.final
 cdef class Level:
     cdef public str market
     cdef public str side
@@ -24,6 +25,7 @@ cdef class Level:
     cpdef remove(self, OrderState order, long long qty)
 
 
+@cython.final
 cdef class BookSide:
     cdef public bint is_bid
     cdef public str name
@@ -42,6 +44,7 @@ cdef class BookSide:
     cpdef bint crosses(self, long long limit)
 
 
+@cython.final
 cdef class Book:
     cdef public BookSide bids
     cdef public BookSide asks

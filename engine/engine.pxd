@@ -14,6 +14,8 @@ cdef str BUY, SELL, YES, NO
 cdef long long PAYOUT, BPS, MIN_PRICE, MAX_PRICE, VOID_PAYOUT
 cdef object OrderUpdated, TradeExecuted, BookChanged, PositionNetted, OrderDeduplicated
 cdef object DoneReason, Reject, _TRADE_KIND, _astuple
+cdef object _DONE_EXPIRED, _DONE_FILLED, _DONE_IOC, _DONE_MARKET_CLOSED, _DONE_NETTED
+cdef object _DONE_SELF_TRADE, _DONE_USER
 cdef object PlaceOrder, CancelOrder, AmendOrder, CancelAll, Tick, CreditCash, DebitCash
 cdef object CreateMarket, HaltMarket, OpenMarket, CloseMarket, ResolveMarket
 cdef int _EXPIRY, _CLOSE
@@ -22,6 +24,8 @@ cdef dict _SIDES, _OUTCOMES, _STPS, _TYPES, _TIFS
 cdef str _NEWEST_S, _LIMIT_S, _MARKET_S, _GTC_S
 
 
+cdef int _code(dict table, object value)
+
 @cython.locals(price=cython.longlong)
 cdef bint _same_terms(OrderState o, object c, long long price, str tif) except -1
 
@@ -29,6 +33,7 @@ cdef bint _same_terms(OrderState o, object c, long long price, str tif) except -
 cdef bint _stop_hit(OrderState o, long long lo, long long hi) except -1
 
 
+@cython.final
 cdef class Engine:
     cdef public object config
     cdef public long long _min_qty
@@ -71,11 +76,11 @@ cdef class Engine:
     cdef Account _acct(self, object user)
     cdef Account _track(self, Account acct, object user)
 
-    cdef long long _validate(
+    cdef Py_ssize_t _validate(
         self, object order_id, int side, int outcome, int stp, int typ, int tif,
         long long qty, long long price, object post_only, object expires_at,
         object stop_price, object ts,
-    ) except? -1
+    ) except -1
     @cython.locals(
         m=Market, price=cython.longlong, hold=cython.longlong, side_code=int,
         outcome_code=int, stp_code=int, type_code=int, tif_code=int, qty_c=cython.longlong,
@@ -92,16 +97,16 @@ cdef class Engine:
         total=cython.longlong, p=cython.longlong, step=cython.longlong, levels=list,
         positions=dict, level=Level, mk=OrderState, pos=Position,
     )
-    cdef long long _fillable(
+    cdef Py_ssize_t _fillable(
         self, Market m, BookSide opp, long long limit, object user, str stp, long long need
-    ) except? -1
+    ) except -1
     @cython.locals(
         total=cython.longlong, p=cython.longlong, step=cython.longlong, levels=list,
         mk=OrderState, o=OrderState, pos=Position, rem=cython.longlong,
     )
-    cdef long long _fillable_netted(
+    cdef Py_ssize_t _fillable_netted(
         self, Market m, BookSide opp, long long limit, object user, str stp, long long need
-    ) except? -1
+    ) except -1
     @cython.locals(
         levels=list, step=cython.longlong, limit=cython.longlong,
         p=cython.longlong, level=Level, mk=OrderState, q=cython.longlong, stp=str,

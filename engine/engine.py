@@ -79,6 +79,14 @@ _CLOSE: Final = 1
 _TRADE_KIND: Final = (("burn", "transfer"), ("transfer", "mint"))
 _TICKER_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 _astuple: Final = msgspec.structs.astuple
+#: Why orders finish (module constants: one C global read, not an enum attribute lookup).
+_DONE_EXPIRED: Final = DoneReason.EXPIRED
+_DONE_FILLED: Final = DoneReason.FILLED
+_DONE_IOC: Final = DoneReason.IOC
+_DONE_MARKET_CLOSED: Final = DoneReason.MARKET_CLOSED
+_DONE_NETTED: Final = DoneReason.NETTED
+_DONE_SELF_TRADE: Final = DoneReason.SELF_TRADE
+_DONE_USER: Final = DoneReason.USER
 #: The values of a place's string fields, as codes.
 _BUY: Final = 0
 _YES: Final = 0
@@ -161,6 +169,14 @@ def _stop_hit(o: OrderState, lo: int, hi: int) -> bool:
     if o.is_yes:
         return hi >= sp if o.is_buy else lo <= sp
     return PAYOUT - lo >= sp if o.is_buy else PAYOUT - hi <= sp
+
+
+def _code(table: dict[str, int], value: object) -> int:
+    """`value`'s code in `table`, or -1 if it is none of its keys."""
+    try:
+        return table.get(value, -1)  # type: ignore[call-overload, no-any-return]
+    except TypeError:  # not even hashable
+        return -1
 
 
 class _Rejected(Exception):
@@ -549,27 +565,20 @@ class Engine:
         # here too: one dict lookup per field instead of comparing strings.
         # The common values are the very string objects decoding and literals give, so an
         # identity check settles most fields before any lookup.
-        try:
-            side_code = 0 if side is BUY else 1 if side is SELL else _SIDES.get(side, -1)
-            outcome_code = (
-                0 if outcome is YES else 1 if outcome is NO else _OUTCOMES.get(outcome, -1)
-            )
-            stp_code = 0 if stp is _NEWEST_S else _STPS.get(stp, -1)
-            type_code = (
-                _LIMIT if typ is _LIMIT_S else _MARKET if typ is _MARKET_S else _TYPES.get(typ, -1)
-            )
-            tif_code = _GTC if tif is _GTC_S else _TIFS.get(tif, -1)
-        except TypeError:  # not even hashable
-            side_code = outcome_code = stp_code = type_code = tif_code = -1
+        side_code = 0 if side is BUY else 1 if side is SELL else _code(_SIDES, side)
+        outcome_code = 0 if outcome is YES else 1 if outcome is NO else _code(_OUTCOMES, outcome)
+        stp_code = 0 if stp is _NEWEST_S else _code(_STPS, stp)
+        type_code = (
+            _LIMIT if typ is _LIMIT_S else _MARKET if typ is _MARKET_S else _code(_TYPES, typ)
+        )
+        tif_code = _GTC if tif is _GTC_S else _code(_TIFS, tif)
         # Compiled, quantities and prices are C integers: a value out of their range is
         # out of the bounds `_validate` checks, and gets the same rejection from it.
         try:
             qty_c = qty
-        except (OverflowError, TypeError):
-            qty_c = -1
-        try:
             price_c = -1 if price_or_none is None else price_or_none
         except (OverflowError, TypeError):
+            qty_c = qty if type(qty) is int and 0 < qty < 2**62 else -1
             price_c = 0
         price = self._validate(
             order_id,
@@ -726,10 +735,10 @@ class Engine:
             self._match(m, o, opp)
         if not o.remaining_qty:
             if o.status == "filled":
-                o.reason = DoneReason.FILLED
+                o.reason = _DONE_FILLED
                 self._unregister(o)
         elif o.immediate:
-            self._finish(o, "cancelled", DoneReason.IOC, m, False)
+            self._finish(o, "cancelled", _DONE_IOC, m, False)
         else:
             self._priority += 1
             o.priority = self._priority
@@ -844,9 +853,9 @@ class Engine:
                 if mk.user == user:
                     stp = o.stp
                     if stp != "cancel_newest":
-                        self._finish(mk, "cancelled", DoneReason.SELF_TRADE, m, True)
+                        self._finish(mk, "cancelled", _DONE_SELF_TRADE, m, True)
                     if stp != "cancel_oldest":
-                        self._finish(o, "cancelled", DoneReason.SELF_TRADE, m, False)
+                        self._finish(o, "cancelled", _DONE_SELF_TRADE, m, False)
                     continue
                 q = mk.remaining_qty if mk.remaining_qty < o.remaining_qty else o.remaining_qty
                 self._trade(m, mk, o, p, q, level)
@@ -899,7 +908,7 @@ class Engine:
             self._evs.append(mk.snapshot_as(OrderUpdated))
         else:
             level.remove(mk, q)
-            self._finish(mk, "filled", DoneReason.FILLED, m, True)
+            self._finish(mk, "filled", _DONE_FILLED, m, True)
         if mk_buy:
             self._net(m, mk)
         if tk_buy:
@@ -973,7 +982,7 @@ class Engine:
                 cut = min(excess, o.remaining_qty)
                 excess -= cut
                 if cut == o.remaining_qty:
-                    self._finish(o, "cancelled", DoneReason.NETTED, m, True)
+                    self._finish(o, "cancelled", _DONE_NETTED, m, True)
                 else:
                     self._reduce(m, o, o.remaining_qty - cut)
 
@@ -1169,7 +1178,7 @@ class Engine:
 
     def _cancel(self, c: CancelOrder) -> None:
         o = self._own_open_order(c.user, c.order_id, c.client_order_id)
-        self._finish(o, "cancelled", DoneReason.USER, self.markets[o.market], True)
+        self._finish(o, "cancelled", _DONE_USER, self.markets[o.market], True)
 
     def _cancel_all(self, c: CancelAll) -> None:
         if c.market is not None:
@@ -1177,7 +1186,7 @@ class Engine:
         mine = self.user_orders.get(c.user, {})
         victims = [o for o in mine.values() if c.market is None or o.market == c.market]
         for o in victims:
-            self._finish(o, "cancelled", DoneReason.USER, self.markets[o.market], True)
+            self._finish(o, "cancelled", _DONE_USER, self.markets[o.market], True)
         self._evs.append(OrdersCancelled(c.user, c.market, len(victims)))
 
     def _amend(self, c: AmendOrder) -> None:
@@ -1193,7 +1202,7 @@ class Engine:
     def _cancel_market_orders(self, m: Market, ts: int) -> None:
         victims = [o for o in self.orders.values() if o.market == m.ticker]
         for o in victims:
-            self._finish(o, "cancelled", DoneReason.MARKET_CLOSED, m, True)
+            self._finish(o, "cancelled", _DONE_MARKET_CLOSED, m, True)
         self._flush_book_if_dirty()
 
     # ------------------------------------------------------------------ time
@@ -1212,7 +1221,7 @@ class Engine:
             if kind == _EXPIRY:
                 o = self.orders.get(key)
                 if o is not None and o.expires_at == ts:
-                    self._finish(o, "expired", DoneReason.EXPIRED, self.markets[o.market], True)
+                    self._finish(o, "expired", _DONE_EXPIRED, self.markets[o.market], True)
             else:
                 m = self.markets[key]
                 if m.close_ts == ts and m.status in ("open", "halted"):

@@ -1,9 +1,12 @@
 # Compiled layout of markets.py.
 
+cimport cython
+
 from engine.accounts cimport Position
 from engine.book cimport Book
 
 
+@cython.final
 cdef class Market:
     cdef public str ticker
     cdef public str title

@@ -2,9 +2,12 @@
 # timestamps and the ones set once (price, qty, priority) stay Python ints, boxed once
 # instead of on every event.
 
+cimport cython
+
 from engine.accounts cimport Account, Position
 
 
+@cython.final
 cdef class OrderState:
     cdef public object order_id
     cdef public object user

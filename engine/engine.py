@@ -707,7 +707,7 @@ class Engine:
             acct.available -= hold
             acct.held += hold
             o.acct = acct
-            o.pos = m.positions.get(user)
+            o.pos = None  # looked up at its first fill (most resting buys never fill)
         else:
             assert pos is not None  # checked above
             o.acct = self.accounts.get(user)

@@ -366,9 +366,11 @@ class Engine:
         """
         m = self.markets[order.market]
         o = order_state(order)
-        o.pos = m.position(o.user)
         o.acct = self.account(o.user)
-        if not o.is_buy:
+        if o.is_buy:
+            o.pos = m.positions.get(o.user)  # as when placed: looked up at its first fill
+        else:
+            o.pos = m.position(o.user)
             self._reserve(o.pos, o.outcome, o.remaining_qty)
         self._register(o)
         if o.type in ("stop", "stop_limit") and not o.triggered:

@@ -16,6 +16,7 @@ cdef class Level:
     cdef public long long live
     cdef public bint dirty
     cdef public Level next_dirty
+    cdef public object owner
 
     @cython.locals(tail=OrderState)
     cpdef append(self, OrderState order)

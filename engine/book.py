@@ -7,6 +7,7 @@ O(1) with no dead entries left behind.
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 from engine.orders import OrderState
 
@@ -15,7 +16,18 @@ class Level:
     """All resting orders at one price on one side. `qty` is the sum of their remaining,
     `live` how many they are; `head` rests longest (trades first), `tail` arrived last."""
 
-    __slots__ = ("dirty", "head", "live", "market", "next_dirty", "price", "qty", "side", "tail")
+    __slots__ = (
+        "dirty",
+        "head",
+        "live",
+        "market",
+        "next_dirty",
+        "owner",
+        "price",
+        "qty",
+        "side",
+        "tail",
+    )
 
     def __init__(self, market: str, side: str, price: int) -> None:
         self.market = market
@@ -29,6 +41,8 @@ class Level:
         #: `next_dirty` is the next level it changed
         self.dirty = False
         self.next_dirty: Level | None = None
+        #: the `Market` whose book this level is in (set by the market)
+        self.owner: Any = None
 
     def append(self, order: OrderState) -> None:
         """Rest `order` at the back of the queue."""

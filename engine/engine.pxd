@@ -140,7 +140,7 @@ cdef class Engine:
     cdef _reduce(self, Market m, OrderState o, long long qty)
     @cython.locals(tail=Level)
     cdef _touch(self, Level level)
-    @cython.locals(evs=list, markets=dict, level=Level, m=Market, ticker=str)
+    @cython.locals(evs=list, level=Level, m=Market)
     cdef _flush_book(self)
     cdef _flush_book_if_dirty(self)
     @cython.locals(o=OrderState)

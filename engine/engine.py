@@ -703,6 +703,7 @@ class Engine:
         o.priority = 0
         o.prev = None
         o.next = None
+        o.mine = mine
         if is_buy:
             assert acct is not None  # checked above
             self._track(acct, user)
@@ -1022,9 +1023,12 @@ class Engine:
 
     def _register(self, o: OrderState) -> None:
         self.orders[o.order_id] = o
-        mine = self.user_orders.get(o.user)
+        mine = o.mine
         if mine is None:
-            mine = self.user_orders[o.user] = {}
+            mine = self.user_orders.get(o.user)
+            if mine is None:
+                mine = self.user_orders[o.user] = {}
+            o.mine = mine
         mine[o.order_id] = o
         if o.client_order_id is not None:
             self.client_ids[(o.user, o.client_order_id)] = o
@@ -1032,7 +1036,8 @@ class Engine:
     def _unregister(self, o: OrderState) -> None:
         oid = o.order_id
         if self.orders.pop(oid, None) is not None:
-            del self.user_orders[o.user][oid]
+            assert o.mine is not None  # set when it was registered
+            del o.mine[oid]
             if o.client_order_id is not None:
                 self.client_ids.pop((o.user, o.client_order_id), None)
         if o.client_order_id is not None and self._retry_ms and not o.is_open:
@@ -1143,15 +1148,10 @@ class Engine:
     def _flush_book(self) -> None:
         """One `BookChanged` per level the command touched, with the level's final total."""
         evs = self._evs
-        markets = self.markets
         level = self._dirty_head
         self._dirty_head = self._dirty_tail = None
-        ticker = ""
-        m = None
         while level is not None:
-            if m is None or level.market is not ticker:
-                ticker = level.market
-                m = markets[ticker]
+            m: Market = level.owner
             m.seq += 1
             evs.append(BookChanged(level.market, m.seq, level.side, level.price, level.qty))
             level.dirty = False

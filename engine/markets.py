@@ -59,6 +59,9 @@ class Market:
         self.result: str | None = None
         self.seq = 0
         self.book = Book(ticker)
+        for side in (self.book.bids, self.book.asks):
+            for level in side.levels:
+                level.owner = self
         self.positions: dict[int, Position] = {}
         self.stops: list[OrderState] = []
         self.escrow = 0

@@ -43,6 +43,7 @@ cdef class OrderState:
     cdef public OrderState prev
     cdef public Account acct
     cdef public Position pos
+    cdef public dict mine
 
     cpdef object snapshot(self)
     cpdef object snapshot_as(self, object cls)

@@ -68,7 +68,7 @@ class OrderState:
     an event carries.
     """
 
-    __slots__ = (*FIELDS, "acct", "immediate", "is_buy", "is_yes", "next", "pos", "prev")
+    __slots__ = (*FIELDS, "acct", "immediate", "is_buy", "is_yes", "mine", "next", "pos", "prev")
 
     def __init__(
         self,
@@ -137,6 +137,8 @@ class OrderState:
         #: its owner's account and position in its market, once the engine knows them
         self.acct: Account | None = None
         self.pos: Position | None = None
+        #: its owner's open orders (`Engine.user_orders[user]`), once registered there
+        self.mine: dict[int, OrderState] | None = None
 
     @property
     def is_open(self) -> bool:

@@ -18,10 +18,11 @@ cdef class Level:
     cdef public Level next_dirty
     cdef public object owner
 
-    @cython.locals(tail=OrderState)
     cpdef append(self, OrderState order)
-    @cython.locals(after=OrderState, before=OrderState)
+    @cython.locals(after=OrderState)
     cpdef insert(self, OrderState order)
+    @cython.locals(before=OrderState)
+    cdef _link_after(self, OrderState order, OrderState after)
     @cython.locals(prev=OrderState, nxt=OrderState)
     cpdef remove(self, OrderState order, long long qty)
 

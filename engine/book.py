@@ -46,30 +46,24 @@ class Level:
 
     def append(self, order: OrderState) -> None:
         """Rest `order` at the back of the queue."""
-        tail = self.tail
-        order.prev = tail
-        order.next = None
-        if tail is None:
-            self.head = order
-        else:
-            tail.next = order
-        self.tail = order
-        self.qty += order.remaining_qty
-        self.live += 1
+        self._link_after(order, self.tail)
 
     def insert(self, order: OrderState) -> None:
         """Rest `order` in the place its `priority` gives it (recovery: any call order)."""
         after = self.tail
         while after is not None and after.priority > order.priority:
             after = after.prev
-        if after is self.tail:
-            self.append(order)
-            return
+        self._link_after(order, after)
+
+    def _link_after(self, order: OrderState, after: OrderState | None) -> None:
+        """Put `order` in the queue right behind `after` (at the front when None)."""
         before = self.head if after is None else after.next
-        assert before is not None
         order.prev = after
         order.next = before
-        before.prev = order
+        if before is None:
+            self.tail = order
+        else:
+            before.prev = order
         if after is None:
             self.head = order
         else:

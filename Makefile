@@ -32,12 +32,14 @@ $(VENV)/.installed: pyproject.toml setup.py
 # .py sources and .pxd layouts, in place, whenever one of them changed. Without a working
 # C compiler the engine runs interpreted (engine.native says which build runs).
 NATIVE_SRC := $(foreach m,accounts orders book markets engine,engine/$(m).py engine/$(m).pxd)
-native: $(VENV)/.native
+native: $(VENV)/.installed  # an explicit `make native` always builds again
+	@rm -f $(VENV)/.native
+	@$(MAKE) --no-print-directory $(VENV)/.native
 $(VENV)/.native: $(VENV)/.installed setup.py $(NATIVE_SRC)
-	@$(PY) setup.py -q build_ext --inplace -j 2 >/dev/null 2>.native-build.log \
-	  && echo "engine: compiled" \
-	  || { cat .native-build.log; echo "note: the engine could not be compiled (no C compiler?); it runs interpreted."; }
+	@$(PY) setup.py -q build_ext --inplace -j 2 >.native-build.log 2>&1 || true
 	@$(PY) -c 'import engine; print("engine build:", engine.BUILD)'
+	@$(PY) -c 'import engine, sys; sys.exit(not engine.COMPILED)' 2>/dev/null \
+	  || echo "note: the engine did not compile (no C compiler? see .native-build.log); it runs interpreted, about 4x slower."
 	@touch $@
 
 # The web UI is built when Node is present; without it the server still runs.

@@ -22,10 +22,12 @@ DIRECTIVES = {
     "wraparound": False,
 }
 
-setup(
-    ext_modules=cythonize(
-        [Extension(f"engine.{m}", [f"engine/{m}.py"], optional=True) for m in NATIVE],
-        compiler_directives=DIRECTIVES,
-        quiet=True,
-    )
+extensions = cythonize(
+    [Extension(f"engine.{m}", [f"engine/{m}.py"]) for m in NATIVE],
+    compiler_directives=DIRECTIVES,
+    quiet=True,
 )
+for ext in extensions:
+    ext.optional = True  # a failed compile is a warning (cythonize drops this flag)
+
+setup(ext_modules=extensions)

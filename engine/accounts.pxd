@@ -1,4 +1,5 @@
-# Compiled layout of accounts.py (the .py stays the source; see engine/native.md).
+# Compiled layout of accounts.py (the .py stays the source: setup.py compiles it with this
+# file, engine/native.py picks the build).
 
 cimport cython
 

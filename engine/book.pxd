@@ -7,7 +7,6 @@ from engine.orders cimport OrderState
 
 @cython.final
 cdef class Level:
-    cdef public str market
     cdef public str side
     cdef public long long price
     cdef public OrderState head

@@ -7,20 +7,23 @@ O(1) with no dead entries left behind.
 """
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.orders import OrderState
 
+if TYPE_CHECKING:
+    from engine.markets import Market
+
 
 class Level:
-    """All resting orders at one price on one side. `qty` is the sum of their remaining,
-    `live` how many they are; `head` rests longest (trades first), `tail` arrived last."""
+    """All resting orders at one price on one side of `owner`'s book. `qty` is the sum of
+    their remaining, `live` how many they are; `head` rests longest (trades first), `tail`
+    arrived last."""
 
     __slots__ = (
         "dirty",
         "head",
         "live",
-        "market",
         "next_dirty",
         "owner",
         "price",
@@ -29,8 +32,8 @@ class Level:
         "tail",
     )
 
-    def __init__(self, market: str, side: str, price: int) -> None:
-        self.market = market
+    def __init__(self, owner: "Market", side: str, price: int) -> None:
+        self.owner = owner
         self.side = side
         self.price = price
         self.head: OrderState | None = None
@@ -41,8 +44,6 @@ class Level:
         #: `next_dirty` is the next level it changed
         self.dirty = False
         self.next_dirty: Level | None = None
-        #: the `Market` whose book this level is in (set by the market)
-        self.owner: Any = None
 
     def append(self, order: OrderState) -> None:
         """Rest `order` at the back of the queue."""
@@ -103,13 +104,13 @@ class BookSide:
 
     __slots__ = ("best", "empty", "is_bid", "levels", "name", "step")
 
-    def __init__(self, market: str, is_bid: bool) -> None:
+    def __init__(self, owner: "Market", is_bid: bool) -> None:
         self.is_bid = is_bid
         self.name = "bid" if is_bid else "ask"
         self.step = -1 if is_bid else 1
         self.empty = 0 if is_bid else 100
         self.best = self.empty
-        self.levels = [Level(market, self.name, p) for p in range(101)]
+        self.levels = [Level(owner, self.name, p) for p in range(101)]
 
     def add(self, order: OrderState) -> Level:
         """Rest `order` at the back of its level; returns that level."""
@@ -158,6 +159,6 @@ class BookSide:
 class Book:
     __slots__ = ("asks", "bids")
 
-    def __init__(self, market: str) -> None:
-        self.bids = BookSide(market, True)
-        self.asks = BookSide(market, False)
+    def __init__(self, owner: "Market") -> None:
+        self.bids = BookSide(owner, True)
+        self.asks = BookSide(owner, False)

@@ -578,9 +578,11 @@ class Engine:
         # out of the bounds `_validate` checks, and gets the same rejection from it.
         try:
             qty_c = qty
+        except (OverflowError, TypeError):
+            qty_c = -1
+        try:
             price_c = -1 if price_or_none is None else price_or_none
         except (OverflowError, TypeError):
-            qty_c = qty if type(qty) is int and 0 < qty < 2**62 else -1
             price_c = 0
         price = self._validate(
             order_id,
@@ -1153,7 +1155,7 @@ class Engine:
         while level is not None:
             m: Market = level.owner
             m.seq += 1
-            evs.append(BookChanged(level.market, m.seq, level.side, level.price, level.qty))
+            evs.append(BookChanged(m.ticker, m.seq, level.side, level.price, level.qty))
             level.dirty = False
             nxt = level.next_dirty
             level.next_dirty = None

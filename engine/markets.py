@@ -58,10 +58,7 @@ class Market:
         self.status = "open"
         self.result: str | None = None
         self.seq = 0
-        self.book = Book(ticker)
-        for side in (self.book.bids, self.book.asks):
-            for level in side.levels:
-                level.owner = self
+        self.book = Book(self)
         self.positions: dict[int, Position] = {}
         self.stops: list[OrderState] = []
         self.escrow = 0

@@ -3,7 +3,6 @@
 per test two freshly signed-up, credited traders on a new market, all through the UI."""
 
 import asyncio
-import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from playwright.async_api import (
 )
 
 from tests.browser import ui
-from tests.conftest import new_database
+from tests.conftest import missing_tool, new_database
 
 # Where failing tests leave a screenshot of every page they had open.
 FAILURES = ui.ARTIFACTS / "failures"
@@ -32,10 +31,7 @@ FAILURES = ui.ARTIFACTS / "failures"
 def chromium() -> str:
     path = ui.chromium_path()
     if path is None or not Path(path).exists():
-        msg = "Chromium not found: `apt-get install chromium` (or set LFG_CHROMIUM=/path)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing_tool("Chromium not found: `apt-get install chromium` (or set LFG_CHROMIUM=/path)")
     return path
 
 

@@ -1,7 +1,8 @@
 """Shared helpers for the deployment checks: paths and the external tools they run.
 
 A tool-based test skips, naming the tool and how to install it, only when the tool is
-not installed; .ci/run installs every one of them, so in CI they all run.
+not installed, and only outside CI: .ci/run installs every one of them, and in CI a
+missing tool fails the test (`tests.conftest.missing_tool`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sysconfig
 from collections.abc import Mapping
 from pathlib import Path
 
-import pytest
+from tests.conftest import missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -41,7 +42,7 @@ def find_tool(name: str) -> str | None:
 def require_tool(name: str) -> str:
     path = find_tool(name)
     if path is None:
-        pytest.skip(f"{name} is not installed: {INSTALL_HINTS.get(name, 'install it')}")
+        missing_tool(f"{name} is not installed: {INSTALL_HINTS.get(name, 'install it')}")
     return path
 
 
@@ -75,4 +76,4 @@ def compose_command() -> list[str]:
         with open(standalone, "rb") as f:
             if f.read(2) != b"#!":  # a script is a wrapper, not the compose binary
                 return [standalone]
-    pytest.skip(f"Docker Compose v2 is not installed: {INSTALL_HINTS['docker-compose']}")
+    missing_tool(f"Docker Compose v2 is not installed: {INSTALL_HINTS['docker-compose']}")

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import new_database
+from tests.conftest import missing_tool, new_database
 from tests.server.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ def lfg_serve(pg_server: object, tmp_path: Path) -> Iterator[str]:
 def prometheus(lfg_serve: str, tmp_path: Path) -> Iterator[str]:
     """A Prometheus scraping `lfg_serve` every second; yields its base URL."""
     if PROMETHEUS is None:
-        pytest.skip("prometheus is not installed (apt-get install -y prometheus)")
+        missing_tool("prometheus is not installed (apt-get install -y prometheus)")
     port = free_port()
     target = lfg_serve.removeprefix("http://")
     config = tmp_path / "prometheus.yml"

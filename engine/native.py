@@ -5,7 +5,8 @@ its modules with the C layouts of engine/*.pxd. The compiled modules sit next to
 sources and Python would import them first, so this module decides before any engine
 module is imported:
 
-- `LFG_ENGINE=python` runs the interpreted engine (debugging, coverage);
+- `LFG_ENGINE=python` runs the interpreted engine (debugging, coverage); any other
+  non-empty value is refused with a ValueError naming the variable;
 - compiled modules older than any of their sources (an edit since the last build) would
   run old code: the interpreted engine runs instead, with a warning to rebuild;
 - a module that was never compiled: the interpreted engine, all of it (a compiled module
@@ -50,7 +51,13 @@ def _compiled_file(name: str) -> str | None:
 
 
 def _choose() -> str:
-    if os.environ.get("LFG_ENGINE", "").lower() == "python":
+    wanted = os.environ.get("LFG_ENGINE", "").strip().lower()
+    if wanted not in ("", "python"):
+        raise ValueError(
+            f"LFG_ENGINE={wanted!r}: set it to 'python' to run the interpreted engine, or "
+            "leave it unset to run the compiled one when it is built"
+        )
+    if wanted == "python":
         sys.meta_path.insert(0, _Interpreted)
         return "interpreted (LFG_ENGINE=python)"
     built = {name: _compiled_file(name) for name in MODULES}

@@ -178,3 +178,17 @@ def test_a_partial_build_runs_entirely_interpreted(tmp_path: Path) -> None:
     (root / "engine" / Path(so).name).unlink()
     out, _ = _which_build(root)
     assert out.splitlines() == ["interpreted (not compiled: make native)", "True True"]
+
+
+def test_an_unknown_lfg_engine_value_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    root = _copy_of_engine(tmp_path)
+    p = subprocess.run(
+        [sys.executable, "-c", "import engine"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root), "LFG_ENGINE": "fast"},
+        cwd=root,
+        timeout=60,
+    )
+    assert p.returncode != 0
+    assert "ValueError: LFG_ENGINE='fast': set it to 'python'" in p.stderr
